@@ -1,0 +1,62 @@
+"""Feature extractors: ``get_extractor(name, **options)`` → frozen module, ``extractor(x)`` → named maps.
+
+Each backbone is built once per process for a given (name, options, weights mode, cache location) and
+reused: building VGG16 and reading its 528 MB checkpoint takes seconds, a lookup takes nothing.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .. import weights as W
+from .base import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
+from .clip import CLIPViTB32
+from .dinov2 import DINOv2ViTS14
+from .inception import InceptionFID, feature_vectors
+from .torchvision_nets import VGG, AlexNet, SqueezeNet, vgg_layer_names
+
+EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
+    "vgg16": lambda **kw: VGG(16, **kw),
+    "vgg19": lambda **kw: VGG(19, **kw),
+    "alexnet": AlexNet,
+    "squeezenet": SqueezeNet,
+    "inception-fid": InceptionFID,
+    "clip-vit-b-32": CLIPViTB32,
+    "dinov2-vits14": DINOv2ViTS14,
+}
+
+_CACHE: dict[tuple, FeatureExtractor] = {}
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def get_extractor(name: str, **options) -> FeatureExtractor:
+    """The shared, frozen, eval-mode extractor ``name`` built with ``options`` (e.g. ``layers=``).
+
+    ``weights="random"`` or ``PERCEPT_WEIGHTS=random`` gives seeded random weights (with a warning);
+    otherwise the pretrained file must be available (see ``python -m percept_lib weights status``).
+    """
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {name!r}; available: {', '.join(EXTRACTORS)}")
+    mode = W.weights_mode(options.get("weights"))
+    key = (name, _freeze(options), mode, str(W.checkpoint_dir()), os.environ.get("HF_HOME", ""))
+    if key not in _CACHE:
+        _CACHE[key] = EXTRACTORS[name](**options)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+__all__ = [
+    "EXTRACTORS", "FeatureExtractor", "get_extractor", "clear_cache", "VGG", "AlexNet", "SqueezeNet",
+    "InceptionFID", "CLIPViTB32", "DINOv2ViTS14", "feature_vectors", "vgg_layer_names",
+    "IMAGENET_MEAN", "IMAGENET_STD",
+]

@@ -1,0 +1,135 @@
+"""The FID Inception network: TensorFlow's 2015-12-05 Inception v3 graph as ported by pytorch-fid.
+
+The architecture is pytorch-fid's, module for module (torchvision's Inception v3 with the FID patches:
+average pools that ignore padding, a max pool in the last block, 1008 classes), so the same checkpoint
+``pt_inception-2015-12-05-6726825d.pth`` loads strictly and the features are the ones every FID paper
+reports. Taps: ``block64`` and ``block192`` (after the first and second max pool), ``block768`` (the
+input of the auxiliary classifier) and ``pool3`` (2048-d, the final average pool: *the* FID feature).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.models import inception as tv_inception
+
+from ..images import RESIZE_MODES, resize
+from .base import FeatureExtractor, load_backbone_weights, seeded_init
+
+INCEPTION_SIZE = 299
+
+
+class FIDInceptionA(tv_inception.InceptionA):
+    def forward(self, x):
+        branch1x1 = self.branch1x1(x)
+        branch5x5 = self.branch5x5_2(self.branch5x5_1(x))
+        branch3x3dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        # TensorFlow's average pool does not count the zero padding.
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False))
+        return torch.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)
+
+
+class FIDInceptionC(tv_inception.InceptionC):
+    def forward(self, x):
+        branch1x1 = self.branch1x1(x)
+        branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        branch7x7dbl = x
+        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3,
+                      self.branch7x7dbl_4, self.branch7x7dbl_5):
+            branch7x7dbl = layer(branch7x7dbl)
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False))
+        return torch.cat([branch1x1, branch7x7, branch7x7dbl, branch_pool], 1)
+
+
+class FIDInceptionE(tv_inception.InceptionE):
+    """Mixed_7b pools by average (without padding); Mixed_7c by max — a quirk of the TF graph, kept."""
+
+    def __init__(self, in_channels: int, pool: str):
+        super().__init__(in_channels)
+        self.pool = pool
+
+    def forward(self, x):
+        branch1x1 = self.branch1x1(x)
+        b3 = self.branch3x3_1(x)
+        branch3x3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+        bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        branch3x3dbl = torch.cat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], 1)
+        if self.pool == "max":
+            pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+        else:
+            pooled = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+        return torch.cat([branch1x1, branch3x3, branch3x3dbl, self.branch_pool(pooled)], 1)
+
+
+def fid_inception_v3() -> nn.Module:
+    """torchvision's Inception v3 skeleton patched into the FID graph (random weights)."""
+    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+    net.Mixed_5b = FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = FIDInceptionE(1280, pool="avg")
+    net.Mixed_7c = FIDInceptionE(2048, pool="max")
+    return net
+
+
+class InceptionFID(FeatureExtractor):
+    """FID Inception taps. Input: canonical [0, 1] batch of any size; resized to 299×299 here.
+
+    ``resize="clean"`` (default; clean-fid's PIL bicubic on uint8, CPU, not differentiable) or
+    ``"pytorch-fid"`` (bilinear ``F.interpolate``, as pytorch-fid's ``resize_input``; differentiable).
+    Normalization: 2x − 1, as the TF graph expects [-1, 1].
+    """
+
+    name = "inception-fid"
+    available_layers = ("block64", "block192", "block768", "pool3")
+    default_layers = ("pool3",)
+    feature_dims = {"block64": 64, "block192": 192, "block768": 768, "pool3": 2048}
+
+    def __init__(self, layers: Sequence[str] | None = None, resize: str = "clean", weights: str | None = None):
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize={resize!r}: use one of {RESIZE_MODES}")
+        super().__init__(layers, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        self.resize_mode = resize
+        with seeded_init(0):
+            net = fid_inception_v3()
+        pretrained = load_backbone_weights(net, "inception-fid", weights, "inception-fid")
+        blocks = [
+            nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, nn.MaxPool2d(3, 2)),
+            nn.Sequential(net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(3, 2)),
+            nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a,
+                          net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e),
+            nn.Sequential(net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, nn.AdaptiveAvgPool2d((1, 1))),
+        ]
+        last = max(self.available_layers.index(layer) for layer in self.layers)
+        self.blocks = nn.ModuleList(blocks[: last + 1])
+        self._finish(pretrained)
+
+    def forward(self, x: torch.Tensor):
+        from ..images import validate_images
+
+        x = validate_images(x)
+        x = resize(x, INCEPTION_SIZE, self.resize_mode)
+        return self.features(self.normalize(x))
+
+    def features(self, x):
+        out = OrderedDict()
+        for name, block in zip(self.available_layers, self.blocks):
+            x = block(x)
+            if name in self.layers:
+                out[name] = x
+        return out
+
+
+def feature_vectors(feature_map: torch.Tensor) -> torch.Tensor:
+    """N×C×H×W → N×C by spatial average (pytorch-fid's treatment of the 64/192/768 blocks)."""
+    if feature_map.dim() == 4:
+        feature_map = F.adaptive_avg_pool2d(feature_map, (1, 1))
+    return feature_map.flatten(1)

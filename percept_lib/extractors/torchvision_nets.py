@@ -1,0 +1,115 @@
+"""VGG16, VGG19, AlexNet and SqueezeNet 1.1 from torchvision, tapped by the literature's layer names.
+
+The weights are torchvision's published ImageNet checkpoints, so a tap here equals the output of the
+same torchvision layer (tests check this). Input normalization: ImageNet mean/std on [0, 1] input — which
+is exactly LPIPS's scaling layer applied to 2x − 1 (shift = 2·mean − 1, scale = 2·std).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from .base import FeatureExtractor, load_backbone_weights, seeded_init
+
+
+def vgg_layer_names(features: nn.Sequential) -> list[str]:
+    """conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1 … for any VGG ``features`` stack."""
+    names, block, index = [], 1, 1
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            names.append(f"conv{block}_{index}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{index}")
+            index += 1
+        elif isinstance(module, nn.MaxPool2d):
+            names.append(f"pool{block}")
+            block, index = block + 1, 1
+        else:
+            raise TypeError(f"unexpected module {module}")
+    return names
+
+
+class _SlicedExtractor(FeatureExtractor):
+    """A torchvision ``features`` stack run up to the deepest requested tap, one named output per tap."""
+
+    def _build(self, net: nn.Module, names: Sequence[str], ends: dict[str, int]) -> None:
+        # ends: tap name -> index in net.features after which the tap is read
+        self._ends = {name: ends[name] for name in self.layers}
+        last = max(self._ends.values())
+        features = net.features[: last + 1]
+        for module in features.modules():
+            if isinstance(module, nn.ReLU):
+                module.inplace = False  # an in-place ReLU would overwrite a conv tap read just before it
+        self.body = features
+        self._index_to_names: dict[int, list[str]] = {}
+        for name, end in self._ends.items():
+            self._index_to_names.setdefault(end, []).append(name)
+
+    def features(self, x):
+        out = OrderedDict()
+        for i, module in enumerate(self.body):
+            x = module(x)
+            for name in self._index_to_names.get(i, ()):
+                out[name] = x
+        return OrderedDict((name, out[name]) for name in self.layers)
+
+
+def _make_net(constructor, artifact: str, weights: str | None, what: str):
+    with seeded_init(0):
+        net = constructor(weights=None)
+    pretrained = load_backbone_weights(net, artifact, weights, what)
+    return net, pretrained
+
+
+class VGG(_SlicedExtractor):
+    """VGG16 / VGG19 taps ``conv{b}_{i}``, ``relu{b}_{i}``, ``pool{b}`` (Simonyan & Zisserman's numbering)."""
+
+    def __init__(self, depth: int = 16, layers: Sequence[str] | None = None, weights: str | None = None):
+        if depth not in (16, 19):
+            raise ValueError(f"VGG depth {depth}: use 16 or 19")
+        constructor = torchvision.models.vgg16 if depth == 16 else torchvision.models.vgg19
+        with seeded_init(0):
+            net = constructor(weights=None)
+        names = vgg_layer_names(net.features)
+        self.name = f"vgg{depth}"
+        self.available_layers = tuple(names)
+        self.default_layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3") if depth == 16 else \
+            ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4")
+        super().__init__(layers)
+        pretrained = load_backbone_weights(net, self.name, weights, self.name)
+        self._build(net, names, {name: i for i, name in enumerate(names)})
+        self._finish(pretrained)
+
+
+# LPIPS's slices (lpips/pretrained_networks.py): AlexNet [0:2] [2:5] [5:8] [8:10] [10:12].
+ALEXNET_TAPS = {"relu1": 1, "relu2": 4, "relu3": 7, "relu4": 9, "relu5": 11}
+# SqueezeNet 1.1: [0:2] [2:5] [5:8] [8:10] [10] [11] [12] — relu1, then the outputs of fire3 … fire9.
+SQUEEZENET_TAPS = {"relu1": 1, "fire3": 4, "fire5": 7, "fire6": 9, "fire7": 10, "fire8": 11, "fire9": 12}
+
+
+class AlexNet(_SlicedExtractor):
+    name = "alexnet"
+    available_layers = tuple(ALEXNET_TAPS)
+    default_layers = tuple(ALEXNET_TAPS)
+
+    def __init__(self, layers: Sequence[str] | None = None, weights: str | None = None):
+        super().__init__(layers)
+        net, pretrained = _make_net(torchvision.models.alexnet, "alexnet", weights, "alexnet")
+        self._build(net, self.available_layers, ALEXNET_TAPS)
+        self._finish(pretrained)
+
+
+class SqueezeNet(_SlicedExtractor):
+    name = "squeezenet"
+    available_layers = tuple(SQUEEZENET_TAPS)
+    default_layers = tuple(SQUEEZENET_TAPS)
+
+    def __init__(self, layers: Sequence[str] | None = None, weights: str | None = None):
+        super().__init__(layers)
+        net, pretrained = _make_net(torchvision.models.squeezenet1_1, "squeezenet1_1", weights, "squeezenet")
+        self._build(net, self.available_layers, SQUEEZENET_TAPS)
+        self._finish(pretrained)

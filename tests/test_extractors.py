@@ -1,0 +1,140 @@
+"""Extractors: the real loading path with written checkpoints, parity with the reference layers."""
+import pytest
+import torch
+import torchvision
+
+from percept_lib.extractors import get_extractor, vgg_layer_names
+from percept_lib.images import resize
+
+
+@pytest.mark.parametrize("depth", [16, 19])
+def test_vgg_taps_equal_torchvision_layers(torch_home, photos_batch, depth):
+    name = f"vgg{depth}"
+    torch_home.make(name)
+    ours = get_extractor(name, layers=("conv1_1", "relu1_2", "relu2_2", "conv3_1", "relu4_2", "pool4"))
+    assert ours.pretrained
+    ref = getattr(torchvision.models, name)(weights="IMAGENET1K_V1").features.eval()  # reads the same file
+    x = photos_batch
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    names = vgg_layer_names(ref)
+    with torch.no_grad():
+        got = ours(x)
+        h = (x - mean) / std
+        expected = {}
+        for module, layer in zip(ref, names):
+            h = module(h.clone())
+            expected[layer] = h
+    assert list(got) == ["conv1_1", "relu1_2", "relu2_2", "conv3_1", "relu4_2", "pool4"]
+    for layer, value in got.items():
+        torch.testing.assert_close(value, expected[layer], rtol=1e-5, atol=1e-5)
+
+
+def test_vgg19_layer_names_follow_the_literature():
+    names = vgg_layer_names(torchvision.models.vgg19(weights=None).features)
+    # Seed 002's slices [0:4] [4:9] [9:16] [16:23] end at these layers in VGG19.
+    assert [names[i] for i in (3, 8, 15, 22)] == ["relu1_2", "relu2_2", "relu3_3", "relu4_2"]
+    assert names[16] == "conv3_4" and names[-1] == "pool5"
+
+
+@pytest.mark.parametrize("name,artifact,slices", [
+    ("alexnet", "alexnet", [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]),
+    ("squeezenet", "squeezenet1_1", [(0, 2), (2, 5), (5, 8), (8, 10), (10, 11), (11, 12), (12, 13)]),
+])
+def test_lpips_backbone_taps_equal_torchvision_slices(torch_home, photos_batch, name, artifact, slices):
+    torch_home.make(artifact)
+    ours = get_extractor(name)
+    ctor = torchvision.models.alexnet if name == "alexnet" else torchvision.models.squeezenet1_1
+    ref = ctor(weights="IMAGENET1K_V1").features.eval()
+    x = photos_batch
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        got = list(ours(x).values())
+        h = (x - mean) / std
+        for (a, b), value in zip(slices, got):
+            h = ref[a:b](h)
+            torch.testing.assert_close(value, h, rtol=1e-5, atol=1e-5)
+    assert len(got) == len(slices)
+
+
+def test_inception_pool3_equals_pytorch_fid(torch_home, photos_batch):
+    from pytorch_fid.inception import InceptionV3
+
+    torch_home.make("inception-fid")
+    ours = get_extractor("inception-fid", layers=("block64", "block192", "block768", "pool3"), resize="pytorch-fid")
+    ref = InceptionV3([0, 1, 2, 3]).eval()  # loads pt_inception-2015-12-05-6726825d.pth from TORCH_HOME
+    x = photos_batch
+    with torch.no_grad():
+        got = ours(x)
+        expected = ref(x)
+    for value, exp in zip(got.values(), expected):
+        rel = (value - exp).norm() / exp.norm()
+        assert rel < 1e-4, rel
+    pool3 = got["pool3"].flatten(1)
+    assert pool3.shape == (4, 2048)
+    # Calibrated random weights give input-dependent features; otherwise this parity would be vacuous.
+    assert (pool3[0] - pool3[1]).norm() > 0.05 * pool3[0].norm()
+
+
+def test_inception_clean_resize_matches_clean_fid_resizer(photos_batch):
+    from cleanfid.resize import build_resizer
+    import numpy as np
+
+    x = photos_batch[:1]
+    u8 = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    expected = build_resizer("clean")(u8) / 255.0
+    ours = resize(x, 299, "clean")[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+
+
+def test_gradients_reach_the_input_and_not_the_weights(random_weights):
+    ext = get_extractor("vgg16", layers=("relu2_2",))
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    ext(x)["relu2_2"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in ext.parameters())
+    assert not ext.training
+
+
+def test_extractor_is_built_once_per_options(random_weights):
+    a = get_extractor("alexnet")
+    assert get_extractor("alexnet") is a
+    assert get_extractor("alexnet", layers=("relu1",)) is not a
+
+
+def test_random_mode_is_labelled_and_warns(monkeypatch):
+    from percept_lib.extractors import clear_cache
+
+    monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
+    clear_cache()
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        ext = get_extractor("squeezenet")
+    assert ext.pretrained is False and "random" in ext.weights_label
+    clear_cache()
+
+
+def test_unknown_layer_names_the_available_ones(random_weights):
+    with pytest.raises(ValueError, match="available: .*relu1_2"):
+        get_extractor("vgg16", layers=("relu9_9",))
+    with pytest.raises(ValueError, match="unknown extractor"):
+        get_extractor("resnet50")
+
+
+def test_dinov2_and_clip_load_written_checkpoints(torch_home):
+    torch_home.make("dinov2-vits14", "clip-vit-b-32")
+    dino = get_extractor("dinov2-vits14")
+    clip = get_extractor("clip-vit-b-32")
+    assert dino.pretrained and clip.pretrained
+    x = torch.rand(2, 3, 70, 90)
+    out = dino(x)
+    assert out["cls"].shape == (2, 384) and out["patch"].shape == (2, 384, 16, 16)
+    emb = clip(x)["embedding"]
+    assert emb.shape == (2, 512)
+    assert clip.encode_text(["a cat", "a rocket"]).shape == (2, 512)
+
+
+def test_clip_is_built_with_quickgelu(random_weights):
+    clip = get_extractor("clip-vit-b-32")
+    acts = {type(m).__name__ for m in clip.model.modules()}
+    assert "QuickGELU" in acts and "GELU" not in acts
