@@ -32,7 +32,9 @@ def photo(name: str = "astronaut", size: int | tuple[int, int] | None = None) ->
 
 
 def photos(names=PHOTOS[:4], size: int | tuple[int, int] = 128) -> torch.Tensor:
-    """Several photographs at one size, stacked into one batch."""
+    """Several photographs at one size (an int means square), centre-cropped and stacked into one batch."""
+    if isinstance(size, int):
+        size = (size, size)
     return torch.cat([photo(n, size) for n in names])
 
 
