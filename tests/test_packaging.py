@@ -26,7 +26,7 @@ def test_environment_yml_installs_the_project_with_the_makefile_extras():
 
 def test_environment_yml_pins_no_package_of_its_own():
     env = (ROOT / "environment.yml").read_text()
-    dependencies = env.split("dependencies:", 1)[1]
+    dependencies = re.split(r"^dependencies:", env, flags=re.M)[1]
     conda_deps = [d.rstrip(":") for d in re.findall(r"^  - ([A-Za-z0-9_.\-]+:?)", dependencies, flags=re.M)]
     # Only the interpreter and pip come from conda; everything else comes from pyproject.toml.
     assert {_name(d) for d in conda_deps} <= {"python", "pip"}, conda_deps
