@@ -1,0 +1,99 @@
+"""The classroom machinery on a small notebook built here: student edition, checks, execution."""
+import nbformat
+import pytest
+
+from percept_lib import classroom
+
+SOLUTION = '''import math  # not allowed in a solution cell
+'''
+
+GOOD_SOLUTION = '''def gram(features):
+    """Gram matrix of C×(H·W) features, normalized by the element count."""
+    c = features.shape[0]
+    flat = features.reshape(c, -1)
+    return flat @ flat.T / flat.numel()
+
+
+@staticmethod
+def tv(x):
+    return float(abs(x[1:] - x[:-1]).sum())
+'''
+
+
+def _notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("fast = True", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(GOOD_SOLUTION, metadata={"tags": ["solution"], "exercise": "Exercise 1"}),
+        nbformat.v4.new_code_cell(
+            "import torch\nfrom percept_lib.classroom import check_close\n"
+            "f = torch.arange(6.).reshape(2, 3)\n"
+            "check_close(gram(f), f @ f.T / 6, 'Exercise 1')", metadata={"tags": ["check"]}),
+        nbformat.v4.new_code_cell("print('the lesson goes on')"),
+    ]
+    return nb
+
+
+def test_student_edition_stubs_solutions_and_keeps_signatures():
+    nb = _notebook()
+    student = classroom.make_student_edition(nb)
+    src = student["cells"][1]["source"]
+    assert "def gram(features):" in src and "Gram matrix of C×(H·W)" in src
+    assert 'raise NotImplementedError("Exercise 1: write gram()' in src
+    assert "def tv(x):" in src and "@staticmethod" in src
+    # Nothing of the solution remains.
+    for fragment in ("reshape", "flat.T", "numel", "abs(", "x[1:]"):
+        assert fragment not in src
+    assert "solution" not in student["cells"][1]["metadata"]["tags"]
+    # The original is untouched.
+    assert "flat.T" in nb["cells"][1]["source"]
+
+
+def test_solution_cells_may_only_define_functions():
+    with pytest.raises(ValueError, match="may only define functions"):
+        classroom.stub_solution_source(SOLUTION, "Exercise 2")
+
+
+def test_checks_pass_on_solution_and_fail_exactly_on_stubs(tmp_path):
+    from nbclient import NotebookClient
+
+    nb = _notebook()
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert "✓ Exercise 1" in nb.cells[2].outputs[0]["text"]
+
+    student = classroom.make_student_edition(_notebook())
+    NotebookClient(student, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    errored = [i for i, c in enumerate(student.cells)
+               if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.outputs)]
+    assert errored == [2]
+    assert student.cells[2].outputs[-1]["ename"] == "NotImplementedError"
+
+
+def test_check_close_messages(capsys):
+    classroom.check_close([1.0, 2.0], [1.0, 2.0], "Exercise 3")
+    assert "✓ Exercise 3" in capsys.readouterr().out
+    with pytest.raises(classroom.ExerciseFailed, match="largest difference 0.5"):
+        classroom.check_close([1.0, 2.5], [1.0, 2.0], "Exercise 3")
+    with pytest.raises(classroom.ExerciseFailed, match="shape"):
+        classroom.check_close([1.0], [1.0, 2.0], "Exercise 3")
+
+
+def test_fast_default_and_banner(monkeypatch):
+    monkeypatch.setenv("PERCEPT_FAST", "1")
+    assert classroom.fast_default() is True
+    monkeypatch.setenv("PERCEPT_FAST", "0")
+    assert classroom.fast_default() is False
+    monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
+    assert "illustrative" in classroom.weights_banner_text()
+    monkeypatch.delenv("PERCEPT_WEIGHTS")
+    assert classroom.weights_banner_text() is None
+    assert classroom.resolve_device("cpu") == "cpu"
+
+
+def test_asking_for_a_missing_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert classroom.resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        classroom.resolve_device("cuda")
