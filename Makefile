@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.percept-installed
 NB_TIMEOUT ?= 600
 
-.PHONY: env lab test test-unit test-notebooks run student bench clean
+.PHONY: env lab test test-unit test-notebooks test-nbval run student bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,17 @@ env: $(STAMP)
 lab: env
 	$(VENV)/bin/jupyter lab notebooks/
 
-# The whole suite: unit, parity, bad-input tests and the notebooks (papermill + nbval).
+# The whole suite: unit, parity, bad-input tests and the notebooks (papermill + nbval), the notebooks
+# in fast mode with random weights (no pretrained file can be downloaded in CI).
 test: env
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-nbval
+
+test-nbval: env
+	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
+	  PERCEPT_FAST=1 PERCEPT_WEIGHTS=random MPLBACKEND=Agg $(PY) -m pytest --nbval-lax -p no:cacheprovider \
+	    --nbval-cell-timeout=$(NB_TIMEOUT) notebooks; \
+	else echo "no notebooks yet"; fi
 
 test-unit: env
 	$(PY) -m pytest -m "not notebooks"
