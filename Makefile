@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.percept-installed
 NB_TIMEOUT ?= 600
 
-.PHONY: env lab test test-unit test-notebooks test-nbval run student bench clean
+.PHONY: env lab test test-unit test-notebooks test-nbval test-browser site run student bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: env
 
 test-nbval: env
 	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
-	  PERCEPT_FAST=1 PERCEPT_WEIGHTS=random MPLBACKEND=Agg $(PY) -m pytest --nbval-lax -p no:cacheprovider \
+	  PERCEPT_FAST=1 PERCEPT_WEIGHTS=random $(PY) -m pytest --nbval-lax -p no:cacheprovider \
 	    --nbval-cell-timeout=$(NB_TIMEOUT) notebooks; \
 	else echo "no notebooks yet"; fi
 
@@ -43,6 +43,9 @@ run: env
 
 student: env
 	$(PY) -m percept_lib.classroom student --out build/student
+
+site: env
+	$(PY) -m percept_lib.site --out build/site $(if $(filter 0,$(FAST)),--full,)
 
 bench: env
 	$(PY) benchmarks/fid.py

@@ -24,7 +24,6 @@ def _ids(paths):
 def notebook_env(monkeypatch):
     monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
     monkeypatch.setenv("PERCEPT_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

@@ -1,0 +1,105 @@
+"""A rendered site of the executed notebooks: one HTML page each (figures embedded) and an index page
+with each notebook's title, learning objectives, run time and weights mode.
+
+    python -m percept_lib.site --out build/site            # fast mode (the default)
+    python -m percept_lib.site --out build/site --full     # the full versions
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from .classroom import NOTEBOOK_DIR, execute, notebooks
+
+
+def notebook_summary(nb) -> dict:
+    """Title (first level-1 heading) and learning objectives (the list under that heading)."""
+    title, objectives = "", []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        if not title:
+            m = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
+            if m:
+                title = m.group(1).strip()
+        m = re.search(r"learning objectives\W*\n((?:\s*[-*\d.]+\s+.+\n?)+)", cell.source, flags=re.I)
+        if m and not objectives:
+            objectives = [re.sub(r"^\s*[-*\d.]+\s+", "", line).strip()
+                          for line in m.group(1).strip().splitlines() if line.strip()]
+    return {"title": title, "objectives": objectives}
+
+
+def render_html(nb, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb)
+    path.write_text(body, encoding="utf-8")
+
+
+def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: bool = True,
+               timeout: int = 900) -> Path:
+    """Execute (unless ``run=False``) and render every notebook of ``folder`` into ``out``; returns index.html."""
+    import nbformat
+
+    from .weights import weights_mode
+
+    out = Path(out)
+    (out / "executed").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for path in notebooks(folder):
+        executed = out / "executed" / path.name
+        seconds = None
+        if run:
+            seconds = execute(path, executed, {"fast": fast}, timeout=timeout)
+            nb = nbformat.read(executed, as_version=4)
+        else:
+            nb = nbformat.read(path, as_version=4)
+        page = path.with_suffix(".html").name
+        render_html(nb, out / page)
+        entries.append({"file": page, "notebook": path.name, "seconds": seconds,
+                        "mode": ("fast" if fast else "full") if run else "not executed", **notebook_summary(nb)})
+    weights = weights_mode()
+    items = []
+    for e in entries:
+        objectives = "".join(f"<li>{html.escape(o)}</li>" for o in e["objectives"])
+        runtime = f"{e['seconds']:.0f} s" if e["seconds"] is not None else "—"
+        items.append(
+            f'<section><h2><a href="{html.escape(e["file"])}">{html.escape(e["title"] or e["notebook"])}</a></h2>'
+            f'<p class="meta">{html.escape(e["notebook"])} · {html.escape(e["mode"])} · run time {runtime} · '
+            f'weights: {html.escape(weights)}</p><ul>{objectives}</ul></section>')
+    banner = "" if weights == "pretrained" else (
+        '<p class="warn">⚠ Executed with RANDOM weights (PERCEPT_WEIGHTS=random): numbers and figures are '
+        "illustrative only.</p>")
+    index = out / "index.html"
+    index.write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>percept_lib notebooks</title>
+<style>body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} .meta {{ color: #555; }}
+.warn {{ background: #fff3cd; border: 2px solid #d39e00; padding: .5em; font-weight: bold; }}</style>
+</head><body><h1>percept_lib — perceptual losses and image-quality metrics</h1>
+<p>Built {time.strftime('%Y-%m-%d %H:%M')}.</p>{banner}
+{''.join(items)}
+</body></html>
+""", encoding="utf-8")
+    (out / "site.json").write_text(json.dumps(entries, indent=2))
+    return index
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m percept_lib.site", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="build/site")
+    parser.add_argument("--full", action="store_true", help="run the full versions, not fast mode")
+    args = parser.parse_args(argv)
+    index = build_site(Path(args.out), fast=not args.full)
+    print(index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
