@@ -31,7 +31,7 @@ test-nbval: env
 	else echo "no notebooks yet"; fi
 
 test-unit: env
-	$(PY) -m pytest -m "not notebooks"
+	$(PY) -m pytest -m "not notebooks and not browser"
 
 test-notebooks: env
 	$(PY) -m pytest -m notebooks
@@ -43,6 +43,11 @@ run: env
 
 student: env
 	$(PY) -m percept_lib.classroom student --out build/student
+
+# JupyterLab in headless Chromium (Debian's chromium; .ci/run installs it when absent).
+test-browser: env
+	$(PY) -m pip install --quiet -e '.[notebooks,test,browser]'
+	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
 site: env
 	$(PY) -m percept_lib.site --out build/site $(if $(filter 0,$(FAST)),--full,)
