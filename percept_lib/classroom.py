@@ -49,9 +49,13 @@ def resolve_device(device: str = "auto") -> str:
 
 def setup(seed: int = 0, device: str = "auto", fast: bool = False) -> str:
     """Seed everything, pick the device, show the weights banner; returns the device string."""
+    import warnings
+
     import numpy as np
     import torch
 
+    # The banner says it once for the whole notebook; no need to repeat it for every model built.
+    warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
     torch.manual_seed(seed)
     np.random.seed(seed)
     if fast:
@@ -85,6 +89,57 @@ def show_weights_banner() -> None:
     except ImportError:  # pragma: no cover - outside IPython
         pass
     print("⚠ " + text)
+
+
+class _WidgetWithFallback:
+    """A widget whose display bundle also carries a PNG of its first figure.
+
+    JupyterLab renders the live widget (its renderer outranks image/png); anything without a widget
+    manager — papermill output, nbconvert HTML, GitHub's viewer — shows the PNG instead of a text repr.
+    """
+
+    def __init__(self, widget, png: bytes):
+        self.widget, self.png = widget, png
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import base64
+
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data = dict(data)
+        data["image/png"] = base64.b64encode(self.png).decode("ascii")
+        data["text/plain"] = "Interactive figure (its initial state is shown where widgets cannot run)."
+        return data
+
+
+def interactive_figure(draw, **controls) -> None:
+    """Show ``controls`` (ipywidgets) above the figure ``draw(**values)`` returns; redraw on every change.
+
+    ``draw`` returns a matplotlib Figure. Executed headless, the cell still shows the initial figure.
+    """
+    import io
+
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    out = widgets.Output()
+
+    def render(change=None):
+        fig = draw(**{name: w.value for name, w in controls.items()})
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", bbox_inches="tight")
+        plt.close(fig)
+        return png.getvalue()
+
+    first = render()
+    for w in controls.values():
+        w.observe(render, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    display(_WidgetWithFallback(box, first))
 
 
 class ExerciseFailed(AssertionError):
