@@ -1,14 +1,20 @@
-"""Contrastive perceptual loss for super-resolution: a triplet margin loss in feature space.
+"""Contrastive perceptual loss for super-resolution: a triplet margin loss in a network's feature space.
 
     L = loss_weight · Σ_l w_l · max(‖φ_l(SR) − φ_l(HR)‖₂ − ‖φ_l(SR) − φ_l(LR↑)‖₂ + margin, 0)
 
 anchor = the network's output SR, positive = the high-resolution target HR, negative = the low-resolution
-input upsampled to HR's size (bicubic, ``align_corners=False``, clamped to [0, 1]). The loss pulls SR
-towards HR and pushes it away from the blurry upsampled input. Distances are taken between each image's
-whole flattened feature map (one triplet per image) — note that feeding 4-D feature maps straight into
-``nn.TripletMarginLoss`` instead measures distances along the last axis only (one triplet per feature row).
+input LR upsampled to HR's size (bicubic, ``align_corners=False``, then clamped to [0, 1] because bicubic
+overshoots). The loss pulls SR towards HR in feature space and pushes it away from the blurry upsampled
+input; once SR is farther from LR↑ than from HR by ``margin``, a layer stops contributing.
 
-Backbones: VGG19 feature maps, or DINOv2 ViT-S/14 patch tokens (as a map) or its CLS token.
+Each distance is ``torch.nn.functional.triplet_margin_loss``'s (p = 2, eps = 1e-6) between an image's whole
+flattened feature map, one triplet per image. (Handing 4-D feature maps straight to
+``nn.TripletMarginLoss`` would measure distances along the last axis, i.e. one triplet per feature-map
+row, and average those — a different loss.)
+
+Backbones: ``"vgg19"`` feature maps (default taps relu2_2, relu3_4, relu4_4), or ``"dinov2"`` — DINOv2
+ViT-S/14 (Oquab et al. 2023; timm ``vit_small_patch14_dinov2.lvd142m``) patch tokens on their grid
+(``dinov2_tokens="patch"``) or its CLS token (``"cls"``); its input is resized to ``dinov2_size``.
 """
 from __future__ import annotations
 
@@ -16,67 +22,86 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..extractors import get_extractor
 from ..images import validate_images, validate_pair
-from .base import check_reduction, reduce
+from .base import PairwiseModule, reduce
+from .perceptual import at_least_float32, batched_features, follow_input, weights_per_layer
 
-BACKBONES = {"vgg19": "vgg19", "dinov2": "dinov2-vits14"}
-DEFAULT_LAYERS = {"vgg19": ("relu2_2", "relu3_4", "relu4_4")}
+BACKBONES = ("vgg19", "dinov2")
+VGG19_DEFAULT_LAYERS = ("relu2_2", "relu3_4", "relu4_4")
+DINOV2_TOKENS = ("patch", "cls")
 
 
 def upsample_to(lr: torch.Tensor, size) -> torch.Tensor:
-    """The negative: LR upsampled to the target's size (bicubic, clamped to [0, 1])."""
+    """The negative: LR resized to ``size`` (bicubic, ``align_corners=False``), clamped to [0, 1]."""
     return F.interpolate(lr, size=tuple(size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-class ContrastivePerceptualLoss(nn.Module):
-    """``forward(sr, target, lr)`` on [0, 1] images; ``lr`` may be smaller than ``sr`` / ``target``."""
+class ContrastivePerceptualLoss(PairwiseModule):
+    """``forward(sr, target, lr)`` on [0, 1] batches; ``lr`` may be smaller than ``sr`` and ``target``.
+
+    Args:
+        backbone: ``"vgg19"`` or ``"dinov2"``.
+        layers: VGG19 taps (default relu2_2, relu3_4, relu4_4); for DINOv2 leave None and use
+            ``dinov2_tokens``.
+        layer_weights: one weight per layer (default 1.0 each).
+        margin: the triplet margin (≥ 0), in feature-distance units of each layer.
+        loss_weight: overall multiplier (the λ of a combined training objective).
+        dinov2_tokens: ``"patch"`` (N×384×h×w map) or ``"cls"`` (N×384).
+        dinov2_size: DINOv2's input side, a multiple of 14 (default 224, its training resolution).
+        reduction: over the batch; ``"none"`` gives shape (N,).
+    """
 
     def __init__(self, backbone: str = "vgg19", layers: Sequence[str] | None = None,
                  layer_weights: Sequence[float] | None = None, margin: float = 1.0, loss_weight: float = 1.0,
-                 dinov2_tokens: str = "patch", reduction: str = "mean", weights: str | None = None):
-        super().__init__()
+                 dinov2_tokens: str = "patch", dinov2_size: int = 224, reduction: str = "mean"):
+        super().__init__(reduction)
         if backbone not in BACKBONES:
             raise ValueError(f"backbone={backbone!r}: use one of {', '.join(BACKBONES)}")
-        if margin < 0:
+        if not margin >= 0:
             raise ValueError(f"margin={margin}: use a non-negative margin")
         if backbone == "dinov2":
-            if dinov2_tokens not in ("patch", "cls"):
-                raise ValueError(f"dinov2_tokens={dinov2_tokens!r}: use 'patch' or 'cls'")
-            layers = (dinov2_tokens,) if layers is None else tuple(layers)
-        layers = tuple(layers) if layers is not None else DEFAULT_LAYERS[backbone]
-        layer_weights = tuple(layer_weights) if layer_weights is not None else (1.0,) * len(layers)
-        if len(layer_weights) != len(layers):
-            raise ValueError(f"{len(layer_weights)} layer_weights for {len(layers)} layers")
-        options = {"layers": layers}
-        if weights is not None:
-            options["weights"] = weights
-        self.extractor = get_extractor(BACKBONES[backbone], **options)
-        self.backbone, self.layers = backbone, layers
-        self.layer_weights = dict(zip(layers, (float(w) for w in layer_weights)))
+            if dinov2_tokens not in DINOV2_TOKENS:
+                raise ValueError(f"dinov2_tokens={dinov2_tokens!r}: use one of {DINOV2_TOKENS}")
+            if layers is not None:
+                raise ValueError("layers are VGG19 taps; for backbone='dinov2' choose dinov2_tokens='patch' or 'cls'")
+            if dinov2_size % 14 or dinov2_size < 14:
+                raise ValueError(f"dinov2_size={dinov2_size}: use a multiple of the patch size 14, e.g. 224")
+            self.layers = (dinov2_tokens,)
+            # Both token kinds come out of the same forward pass: asking for both shares one cached extractor.
+            self.extractor = get_extractor("dinov2-vits14", layers=DINOV2_TOKENS, image_size=dinov2_size)
+        else:
+            self.layers = tuple(layers) if layers is not None else VGG19_DEFAULT_LAYERS
+            self.extractor = get_extractor("vgg19", layers=self.layers)
+        self.layer_weights = weights_per_layer(self.layers, layer_weights)
+        self.backbone = backbone
         self.margin, self.loss_weight = float(margin), float(loss_weight)
-        self.reduction = check_reduction(reduction)
         self.pretrained = self.extractor.pretrained
 
     def per_layer(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Layer → (N,) weighted triplet term (× ``loss_weight``); they add up to the per-image loss."""
         sr, target = validate_pair(sr, target, names=("sr", "target"))
         lr = validate_images(lr, "lr")
         if lr.shape[0] != sr.shape[0]:
-            raise ValueError(f"lr has {lr.shape[0]} images, sr {sr.shape[0]}: pass one LR input per SR output")
-        if next(self.extractor.parameters()).device != sr.device:
-            self.extractor.to(sr.device)
-        negative = upsample_to(lr, target.shape[-2:]).to(sr.dtype)
-        n = sr.shape[0]
-        features = self.extractor(torch.cat([sr, target, negative]))  # one pass for all three
-        out = {}
+            raise ValueError(f"lr has {lr.shape[0]} images and sr {sr.shape[0]}: pass one LR input per SR output")
+        if lr.device != sr.device:
+            raise ValueError(f"lr is on {lr.device} and sr on {sr.device}; move both to one device")
+        follow_input(self, sr)
+        negative = upsample_to(lr.to(sr.dtype), target.shape[-2:])
+        f_sr, f_hr, f_lr = batched_features(self.extractor, sr, target, negative)
+        terms = {}
         for layer in self.layers:
-            f = features[layer].flatten(1)
-            anchor, positive, neg = f[:n], f[n:2 * n], f[2 * n:]
-            term = F.triplet_margin_loss(anchor, positive, neg, margin=self.margin, p=2, reduction="none")
-            out[layer] = self.loss_weight * self.layer_weights[layer] * term
-        return out
+            anchor, positive, neg = (at_least_float32(f[layer]).flatten(1) for f in (f_sr, f_hr, f_lr))
+            triplet = F.triplet_margin_loss(anchor, positive, neg, margin=self.margin, p=2, reduction="none")
+            terms[layer] = self.loss_weight * self.layer_weights[layer] * triplet
+        return terms
 
     def forward(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        # Not PairwiseModule.forward: three inputs, and lr has its own size.
         return reduce(sum(self.per_layer(sr, target, lr).values()), self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"backbone={self.backbone!r}, layers={self.layers}, "
+                f"layer_weights={tuple(self.layer_weights.values())}, margin={self.margin}, "
+                f"loss_weight={self.loss_weight}, reduction={self.reduction!r}, pretrained={self.pretrained}")
