@@ -15,9 +15,20 @@ from PIL import Image
 from .images import array_to_tensor, validate_images
 
 # Colour photographs that ship inside scikit-image (no download): name -> loader attribute.
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina")
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina",
+          "colorwheel")
 # Grayscale texture photographs that ship inside scikit-image (usable as style images).
 TEXTURES = ("brick", "gravel", "grass")
+
+
+def captions() -> dict[str, str]:
+    """The project's captions of the photographs (``data/captions.csv``): photo name → caption."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "captions.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        return {Path(row["file"]).stem: row["caption"] for row in csv.DictReader(f)}
 
 
 def photo(name: str = "astronaut", size: int | tuple[int, int] | None = None) -> torch.Tensor:
