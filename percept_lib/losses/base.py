@@ -46,6 +46,11 @@ class PairwiseModule(nn.Module):
         raise NotImplementedError
 
     def _follow(self, x: torch.Tensor) -> None:
+        """Move to the input's device; compute in float64 for float64 input, else in float32.
+
+        Half-precision input is computed in float32 (or by autocast, where the caller enabled it): the
+        module itself is never cast to half, so its small weight buffers keep their precision.
+        """
         p = next(self.parameters(), None)
         if p is None:
             p = next(self.buffers(), None)
@@ -53,21 +58,17 @@ class PairwiseModule(nn.Module):
             return
         if p.device != x.device:
             self.to(x.device)
-        # Parameters follow float64 (precision work, gradcheck); under autocast they stay float32
-        # and autocast casts per op.
-        if x.dtype == torch.float64 and p.dtype != torch.float64:
-            self.to(torch.float64)
-        elif x.dtype == torch.float32 and p.dtype == torch.float64:
-            self.to(torch.float32)
+        wanted = torch.float64 if x.dtype == torch.float64 else torch.float32
+        if p.dtype != wanted:
+            self.to(wanted)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = validate_pair(x, y)
         self._follow(x)
-        if x.dtype in (torch.float16, torch.bfloat16) and not torch.is_autocast_enabled(x.device.type):
-            p = next(self.parameters(), None)
-            if p is not None and p.dtype != x.dtype:
-                self.to(x.dtype)
-        return reduce(self.compute(x, y), self.reduction)
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16) and not torch.is_autocast_enabled(x.device.type):
+            x, y = x.float(), y.float()
+        return reduce(self.compute(x, y), self.reduction).to(dtype)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
