@@ -14,10 +14,12 @@ from .clip import CLIPViTB32
 from .dinov2 import DINOv2ViTS14
 from .inception import InceptionFID, feature_vectors
 from .torchvision_nets import VGG, AlexNet, SqueezeNet, vgg_layer_names
+from .vgg_l2pool import L2PooledVGG16
 
 EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
     "vgg16": lambda **kw: VGG(16, **kw),
     "vgg19": lambda **kw: VGG(19, **kw),
+    "vgg16-l2pool": L2PooledVGG16,
     "alexnet": AlexNet,
     "squeezenet": SqueezeNet,
     "inception-fid": InceptionFID,
@@ -57,6 +59,6 @@ def clear_cache() -> None:
 
 __all__ = [
     "EXTRACTORS", "FeatureExtractor", "get_extractor", "clear_cache", "VGG", "AlexNet", "SqueezeNet",
-    "InceptionFID", "CLIPViTB32", "DINOv2ViTS14", "feature_vectors", "vgg_layer_names",
+    "InceptionFID", "L2PooledVGG16", "CLIPViTB32", "DINOv2ViTS14", "feature_vectors", "vgg_layer_names",
     "IMAGENET_MEAN", "IMAGENET_STD",
 ]
