@@ -41,23 +41,15 @@ def _seeded_state(builder, seed: int) -> dict:
 
 
 def _calibrated_inception_state(seed: int) -> dict:
-    """Random FID-Inception weights whose batch-norm statistics are calibrated on real photos.
-
-    With default statistics (mean 0, var 1) a random 94-layer network's features barely depend on the
-    input; calibrating makes a parity test on real photos meaningful.
-    """
-    from percept_lib.extractors.inception import fid_inception_v3
+    """Random FID-Inception weights with batch-norm statistics calibrated on real photos, so that a parity
+    test on real photos compares input-dependent features (see calibrate_batchnorm)."""
+    from percept_lib.extractors.inception import calibrate_batchnorm, fid_inception_v3
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = fid_inception_v3()
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.momentum = None  # cumulative average over the calibration batch
         x = torch.nn.functional.interpolate(real_photos((160, 160)), size=(299, 299), mode="bilinear")
-        net.train()
-        with torch.no_grad():
-            net(2 * x - 1)
+        calibrate_batchnorm(net, 2 * x - 1)
     return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 

@@ -138,3 +138,20 @@ def test_clip_is_built_with_quickgelu(random_weights):
     clip = get_extractor("clip-vit-b-32")
     acts = {type(m).__name__ for m in clip.model.modules()}
     assert "QuickGELU" in acts and "GELU" not in acts
+
+
+def test_random_inception_features_depend_on_the_input(random_weights, photos_batch):
+    # Uncalibrated random Inception features are nearly constant (every FID ≈ 0); calibrated ones are not.
+    ext = get_extractor("inception-fid", resize="pytorch-fid")
+    with torch.no_grad():
+        f = ext(photos_batch)["pool3"].flatten(1)
+    assert float((f[0] - f[1]).norm() / f[0].norm()) > 0.05
+
+
+def test_clip_resize_stays_in_range():
+    from percept_lib.extractors.clip import clip_resize
+
+    x = torch.zeros(1, 3, 100, 150)
+    x[..., ::2, :] = 1.0  # sharp edges make bicubic overshoot
+    y = clip_resize(x)
+    assert y.shape == (1, 3, 224, 224) and float(y.min()) >= 0 and float(y.max()) <= 1

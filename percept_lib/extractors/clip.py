@@ -27,13 +27,14 @@ def clip_resize(x: torch.Tensor, size: int = CLIP_SIZE) -> torch.Tensor:
     """CLIP's preprocessing on a tensor: bicubic (antialiased) resize of the shorter side, centre crop.
 
     open_clip does the same with PIL on 8-bit images; the tensor route differs from it by resampling
-    rounding only, and keeps the gradient.
+    rounding only, and keeps the gradient. Bicubic interpolation overshoots at sharp edges; like PIL's
+    8-bit output, the result is clamped to [0, 1].
     """
     h, w = x.shape[-2:]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
+        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
     top, left = (nh - size) // 2, (nw - size) // 2
     return x[..., top: top + size, left: left + size]
 
@@ -74,9 +75,14 @@ class CLIPViTB32(FeatureExtractor):
         self.tokenizer = open_clip.get_tokenizer(CLIP_MODEL)
         self._finish(pretrained)
 
+    def forward(self, x):
+        from ..images import validate_images
+
+        # Resize (and clamp) the [0, 1] image first, then normalize, as open_clip's preprocessing does.
+        return self.features(self.normalize(clip_resize(validate_images(x))))
+
     def features(self, x):
-        # Normalizing before resizing is exact: both are per-channel affine maps with weights summing to 1.
-        return OrderedDict(embedding=self.model.encode_image(clip_resize(x)))
+        return OrderedDict(embedding=self.model.encode_image(x))
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:

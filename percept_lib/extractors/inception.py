@@ -80,12 +80,40 @@ def fid_inception_v3() -> nn.Module:
     return net
 
 
+def calibrate_batchnorm(net: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Set every batch-norm layer's running statistics to those of ``images`` (N×3×299×299 in [-1, 1]).
+
+    A randomly initialised 94-layer network with default statistics (mean 0, variance 1) loses its signal
+    layer after layer: its pool3 features barely depend on the input, and every FID is ~0. With calibrated
+    statistics the activations keep their scale and random-weight features become input-dependent —
+    still meaningless as a metric, but a working illustration (and a real test of parity).
+    """
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+    was_training = net.training
+    net.train()
+    with torch.no_grad():
+        net(images)
+    net.train(was_training)
+    return net
+
+
+def calibration_images(n: int = 8) -> torch.Tensor:
+    """A fixed batch of scikit-image photographs at 299×299 in [-1, 1] (deterministic)."""
+    from ..data import PHOTOS, photos
+
+    return 2 * photos(PHOTOS[:n], INCEPTION_SIZE) - 1
+
+
 class InceptionFID(FeatureExtractor):
     """FID Inception taps. Input: canonical [0, 1] batch of any size; resized to 299×299 here.
 
     ``resize="clean"`` (default; clean-fid's PIL bicubic on uint8, CPU, not differentiable) or
     ``"pytorch-fid"`` (bilinear ``F.interpolate``, as pytorch-fid's ``resize_input``; differentiable).
-    Normalization: 2x − 1, as the TF graph expects [-1, 1].
+    Normalization: 2x − 1, as the TF graph expects [-1, 1]. With random weights (``PERCEPT_WEIGHTS=random``)
+    the batch-norm statistics are calibrated on fixed photographs (:func:`calibrate_batchnorm`).
     """
 
     name = "inception-fid"
@@ -101,6 +129,8 @@ class InceptionFID(FeatureExtractor):
         with seeded_init(0):
             net = fid_inception_v3()
         pretrained = load_backbone_weights(net, "inception-fid", weights, "inception-fid")
+        if not pretrained:
+            calibrate_batchnorm(net, calibration_images())
         blocks = [
             nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, nn.MaxPool2d(3, 2)),
             nn.Sequential(net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(3, 2)),

@@ -1,0 +1,258 @@
+"""``python -m percept_lib fid | kid | stats | clip-score`` end to end on tiny folders of PNGs.
+
+References, on the same files and the same checkpoint (seeded weights written under the published names):
+pytorch-fid (``calculate_fid_given_paths``, ``calculate_activation_statistics``, ``compute_statistics_of_path``),
+torchmetrics' ``poly_mmd`` (KID) and open_clip's own preprocessing and encoders (CLIPScore).
+
+Where FID itself is compared, it is on the 64-d tap: pytorch-fid's ``scipy.linalg.sqrtm`` of a 2048×2048
+product takes about a minute on two cores. At 2048-d the statistics (μ, Σ) are compared instead — FID is a
+fixed function of them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from percept_lib.cli import main
+from percept_lib.images import save_images
+from percept_lib.metrics.history import read_history
+
+
+@pytest.fixture(autouse=True)
+def feature_cache(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "feature-cache"
+    monkeypatch.setenv("PERCEPT_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def inception(fake_checkpoints):
+    """TORCH_HOME with the seeded Inception checkpoint under pytorch-fid's file name (both packages read it),
+    for the whole module, so that the extractor is built once here rather than once per test."""
+    from percept_lib.extractors import clear_cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(fake_checkpoints.root))
+        fake_checkpoints.make("inception-fid")
+        clear_cache()
+        yield fake_checkpoints
+        clear_cache()
+
+
+@lru_cache(maxsize=None)
+def _photos() -> torch.Tensor:
+    from percept_lib.data import photos
+
+    return photos(("astronaut", "chelsea", "coffee", "rocket"), 160)
+
+
+def crops(n: int, size: int, seed: int) -> torch.Tensor:
+    from percept_lib.data import random_crops
+
+    return random_crops(_photos(), n, size, seed=seed)
+
+
+@pytest.fixture()
+def two_folders(tmp_path) -> tuple[Path, Path]:
+    """A: 8 crops, B: 7 other crops (different N on purpose: the output must keep them apart)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    save_images(crops(8, 64, seed=10), a)
+    save_images(crops(7, 64, seed=11), b)
+    return a, b
+
+
+@lru_cache(maxsize=None)
+def pytorch_fid_model(dims: int):
+    from pytorch_fid.inception import InceptionV3
+
+    return InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]]).eval()
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fid_json_equals_pytorch_fid(inception, two_folders, capsys):
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+
+    a, b = two_folders
+    code, out, _ = run_cli(capsys, "fid", a, b, "--resize", "pytorch-fid", "--dims", "64", "--json", "--no-progress")
+    assert code == 0
+    result = json.loads(out)
+    assert (result["n"], result["n_reference"]) == (8, 7)
+    assert result["weights"] == "pretrained" and result["extractor"] == "inception-fid/block64"
+    assert result["resize"] == "pytorch-fid"
+    reference = calculate_fid_given_paths([str(a), str(b)], batch_size=50, device="cpu", dims=64, num_workers=0)
+    assert result["value"] == pytest.approx(reference, rel=1e-4)
+    assert result["value"] > 1e-3  # two different sets: a test that 0 == 0 would prove nothing
+
+
+def test_stats_at_2048_match_pytorch_fid_and_pytorch_fid_reads_the_file(inception, tmp_path, capsys):
+    from pytorch_fid.fid_score import calculate_activation_statistics, compute_statistics_of_path
+
+    folder = tmp_path / "imgs"
+    save_images(crops(3, 64, seed=12), folder, names=["s0.png", "s1.png", "s2.png"])
+    save_images(crops(2, 80, seed=13)[..., 8:72, :], folder, names=["w0.png", "w1.png"])  # 64×80: mixed sizes
+    out_file = tmp_path / "stats.npz"
+    code, out, _ = run_cli(capsys, "stats", folder, "-o", out_file, "--resize", "pytorch-fid", "--no-progress")
+    assert code == 0 and "5 images" in out and "weights: pretrained" in out
+
+    model = pytorch_fid_model(2048)
+    files = sorted(folder.glob("*.png"))
+    # batch_size=1: pytorch-fid cannot stack images of different sizes.
+    mu_ref, sigma_ref = calculate_activation_statistics(files, model, batch_size=1, dims=2048, device="cpu",
+                                                        num_workers=0)
+    mu, sigma = compute_statistics_of_path(str(out_file), model, 1, 2048, "cpu", 0)  # pytorch-fid reads our file
+    np.testing.assert_allclose(mu, mu_ref, rtol=1e-4, atol=1e-5 * np.abs(mu_ref).max())
+    np.testing.assert_allclose(sigma, sigma_ref, rtol=1e-4, atol=1e-5 * np.abs(sigma_ref).max())
+
+    code, _, err = run_cli(capsys, "stats", folder, "-o", out_file, "--resize", "pytorch-fid", "--no-progress")
+    assert code == 2 and "exists; pass --force" in err
+    code, _, _ = run_cli(capsys, "stats", folder, "-o", out_file, "--resize", "pytorch-fid", "--no-progress",
+                         "--force")
+    assert code == 0
+
+
+def test_fid_against_a_pytorch_fid_stats_file_says_n_is_unknown(inception, two_folders, tmp_path, capsys):
+    a, b = two_folders
+    code, out, _ = run_cli(capsys, "fid", a, b, "--dims", "64", "--json", "--no-progress")
+    both = json.loads(out)
+    # A file as pytorch-fid writes it: mu and sigma, no N.
+    from percept_lib.metrics.folders import folder_stats
+
+    mu, sigma = folder_stats(b, layer=64, progress=False).compute()
+    np.savez(tmp_path / "b.npz", mu=mu, sigma=sigma)
+    code, out, _ = run_cli(capsys, "fid", a, tmp_path / "b.npz", "--dims", "64", "--no-progress")
+    assert code == 0
+    assert "A: " in out and "(N = 8)" in out and "N = unknown" in out
+    value = float(out.split("FID ")[1].split()[0])
+    assert value == pytest.approx(both["value"], rel=1e-5)
+
+
+def test_kid_json_equals_torchmetrics_mmd_on_pytorch_fid_features(inception, tmp_path, capsys):
+    from pytorch_fid.fid_score import get_activations
+    from torchmetrics.image.kid import poly_mmd
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    save_images(crops(6, 64, seed=20), a)
+    save_images(crops(6, 64, seed=21), b)
+    # One subset of all 6 + 6 samples: the subset draw cannot matter, so the reference needs no shared RNG.
+    code, out, _ = run_cli(capsys, "kid", a, b, "--dims", "64", "--resize", "pytorch-fid", "--subsets", "1",
+                           "--json", "--no-progress")
+    assert code == 0
+    result = json.loads(out)
+    assert (result["n"], result["n_reference"], result["subset_size"]) == (6, 6, 6)
+    model = pytorch_fid_model(64)
+    fa, fb = (torch.from_numpy(get_activations(sorted(d.glob("*.png")), model, 50, 64, "cpu", 0)) for d in (a, b))
+    assert result["value"] == pytest.approx(float(poly_mmd(fa, fb)), rel=1e-4, abs=1e-7)
+    assert result["std"] == 0.0
+
+
+def test_db_appends_one_row_per_run(inception, two_folders, tmp_path, capsys):
+    a, b = two_folders
+    db = tmp_path / "results.sqlite"
+    for checkpoint in ("ckpt-1", "ckpt-2"):
+        code, out, _ = run_cli(capsys, "fid", a, b, "--dims", "64", "--json", "--no-progress", "--db", db,
+                               "--tag", "exp", "--checkpoint", checkpoint)
+        assert code == 0
+    value = json.loads(out)["value"]
+    rows = read_history(db)
+    assert [r["checkpoint"] for r in rows] == ["ckpt-1", "ckpt-2"]
+    row = rows[-1]
+    assert row["metric"] == "fid" and row["value"] == pytest.approx(value, rel=1e-12)
+    assert (row["n"], row["n_reference"]) == (8, 7) and row["tag"] == "exp"
+    assert row["extractor"] == "inception-fid/block64" and row["resize"] == "clean" and row["weights"] == "pretrained"
+    assert row["folders"] == f"{a} | {b}"
+
+
+def test_random_weights_carry_a_banner_and_json_stays_parseable(random_weights, two_folders, capsys):
+    a, b = two_folders
+    code, out, _ = run_cli(capsys, "fid", a, b, "--dims", "64", "--no-progress")
+    assert code == 0
+    assert out.startswith("⚠ RANDOM WEIGHTS") and "weights: random weights (illustrative)" in out
+    assert "(N = 8)" in out and "(N = 7)" in out
+    code, out, err = run_cli(capsys, "fid", a, b, "--dims", "64", "--no-progress", "--json")
+    assert json.loads(out)["weights"] == "random weights (illustrative)" and "RANDOM WEIGHTS" in err
+
+
+def test_bad_input_gives_one_clear_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "fid", empty, empty, "--no-progress")
+    assert code == 2 and "no image files" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "stats", empty, "-o", tmp_path / "s.txt")
+    assert code == 2 and ".npz" in err
+    code, _, err = run_cli(capsys, "clip-score", empty, "--captions", tmp_path / "none.csv")
+    assert code == 2 and "no image files" in err
+    save_images(crops(2, 32, seed=0), tmp_path / "imgs")
+    code, _, err = run_cli(capsys, "kid", tmp_path / "imgs", tmp_path / "x.npz")
+    assert code == 2 and "KID needs the features" in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli(capsys, "fid", tmp_path / "imgs", tmp_path / "imgs", "--device", "cuda")
+        assert code == 2 and "no CUDA device" in err
+
+
+def _write_captions(path: Path, rows) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "caption"])
+        writer.writerows(rows)
+    return path
+
+
+def test_clip_score_equals_open_clip_on_the_same_files(torch_home, tmp_path, capsys):
+    import open_clip
+    from PIL import Image
+
+    checkpoints = torch_home.make("clip-vit-b-32")
+    folder = tmp_path / "imgs"
+    save_images(crops(3, 80, seed=30)[..., 8:72, :], folder, names=["x.png", "y.png", "z.png"])  # 64×80
+    captions = {"x.png": "an astronaut, smiling", "y.png": "a cat", "z.png": "a cup of coffee"}
+    csv_path = _write_captions(tmp_path / "captions.csv", captions.items())
+    code, out, _ = run_cli(capsys, "clip-score", folder, "--captions", csv_path, "--convention", "torchmetrics",
+                           "--prefix", "A photo depicts", "--json", "--no-progress")
+    assert code == 0
+    result = json.loads(out)
+    assert result["n"] == 3 and result["convention"] == "torchmetrics" and result["weights"] == "pretrained"
+
+    # open_clip's own route: it loads the file itself (QuickGELU model), PIL resize + centre crop, its tokenizer.
+    path = checkpoints / "open_clip_vit_b_32_openai.safetensors"
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32-quickgelu", pretrained=str(path))
+    tokenizer = open_clip.get_tokenizer("ViT-B-32-quickgelu")
+    names = sorted(captions)
+    with torch.no_grad():
+        img = model.encode_image(torch.stack([preprocess(Image.open(folder / n)) for n in names]))
+        txt = model.encode_text(tokenizer([f"A photo depicts {captions[n]}" for n in names]))
+    cos = torch.nn.functional.cosine_similarity(img.double(), txt.double())
+    expected = (100 * cos).tolist()
+    # Tolerance: open_clip resizes the 8-bit image with PIL, we resize the tensor (resampling rounding only:
+    # ~1e-4 in cosine). The seeded weights give cosines of a few hundredths, so 100·cos is a few units.
+    assert [result["per_sample"][n] for n in names] == pytest.approx(expected, abs=0.03)
+    with torch.no_grad():  # the prefix matters at this tolerance: without it the numbers differ
+        bare = model.encode_text(tokenizer([captions[n] for n in names]))
+    assert (100 * torch.nn.functional.cosine_similarity(img.double(), bare.double()) - 100 * cos).abs().max() > 0.1
+    assert result["value"] == pytest.approx(max(float(np.mean(expected)), 0.0), abs=0.03)
+
+
+def test_clip_score_csv_problems_are_named(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    save_images(crops(2, 32, seed=0), folder, names=["a.png", "b.png"])
+    cases = [
+        (_write_captions(tmp_path / "c1.csv", [("a.png", "x"), ("missing.png", "y")]), "missing.png"),
+        (_write_captions(tmp_path / "c2.csv", [("a.png", "x"), ("a.png", "again")]), "second caption"),
+        (_write_captions(tmp_path / "c3.csv", [("a.png", " ")]), "empty caption"),
+    ]
+    bad_header = tmp_path / "c4.csv"
+    bad_header.write_text("image,text\na.png,x\n")
+    cases.append((bad_header, "needs a header with 'file' and 'caption'"))
+    for path, message in cases:
+        code, _, err = run_cli(capsys, "clip-score", folder, "--captions", path)
+        assert code == 2 and message in err, err
