@@ -1,0 +1,215 @@
+"""Fréchet distance: parity with pytorch-fid / clean-fid / torchmetrics, exactness on rank-deficient samples
+(against an mpmath reference at 40 digits), never complex or negative, and clear errors on bad input."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from cleanfid.fid import frechet_distance as cleanfid_frechet_distance
+from pytorch_fid.fid_score import calculate_frechet_distance
+from torchmetrics.image.fid import _compute_fid as torchmetrics_compute_fid
+
+from percept_lib.metrics import (
+    choose_route,
+    fid_from_features,
+    frechet_distance,
+    trace_sqrt_exact,
+    trace_sqrt_symmetric,
+)
+
+# pytorch-fid and clean-fid pass sqrtm the `disp` argument that SciPy deprecates; not our concern here.
+pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
+
+
+def gaussian_pair(n1, n2, d, seed=0, relu=False):
+    """Two samples of different, correlated Gaussians (optionally rectified, like CNN activations)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, d)) / np.sqrt(d)
+    b = rng.standard_normal((d, d)) / np.sqrt(d)
+    x = rng.standard_normal((n1, d)) @ (np.eye(d) + 0.5 * a)
+    y = 0.3 + rng.standard_normal((n2, d)) @ (0.8 * np.eye(d) + 0.5 * b)
+    if relu:
+        x, y = np.maximum(x, 0), np.maximum(y, 0)
+    return x, y
+
+
+def stats(f):
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def mpmath_fid(x: np.ndarray, y: np.ndarray, digits: int = 40) -> float:
+    """FID at 40 significant digits, independently of our code: centred cross-product, then eigenvalues of its
+    Gram matrix (squaring is harmless at this precision). Float64 inputs convert to mpf exactly."""
+    mpmath.mp.dps = digits
+    n, d = x.shape
+    m = y.shape[0]
+    xs = [[mpmath.mpf(float(v)) for v in row] for row in x]
+    ys = [[mpmath.mpf(float(v)) for v in row] for row in y]
+    mx = [mpmath.fsum(row[j] for row in xs) / n for j in range(d)]
+    my = [mpmath.fsum(row[j] for row in ys) / m for j in range(d)]
+    xc = mpmath.matrix([[row[j] - mx[j] for j in range(d)] for row in xs])
+    yc = mpmath.matrix([[row[j] - my[j] for j in range(d)] for row in ys])
+    cross = xc * yc.T
+    gram = cross.T * cross if m <= n else cross * cross.T
+    eigenvalues = mpmath.eigsy(gram, eigvals_only=True)
+    trace_sqrt = mpmath.fsum(mpmath.sqrt(max(e, 0)) for e in eigenvalues) / mpmath.sqrt((n - 1) * (m - 1))
+    trace1 = mpmath.fsum(v**2 for v in xc) / (n - 1)
+    trace2 = mpmath.fsum(v**2 for v in yc) / (m - 1)
+    mean_term = mpmath.fsum((a - b) ** 2 for a, b in zip(mx, my))
+    return float(mean_term + trace1 + trace2 - 2 * trace_sqrt)
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b)
+
+
+# --------------------------------------------------------------------------------------------- parity
+def test_matches_pytorch_fid_and_clean_fid_on_well_conditioned_statistics():
+    x, y = gaussian_pair(1500, 1200, 64)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    reference = calculate_frechet_distance(mu1, s1, mu2, s2)
+    assert rel(cleanfid_frechet_distance(mu1, s1, mu2, s2), reference) < 1e-9  # the two references agree
+    ours = {
+        "stats, auto": frechet_distance(mu1, s1, mu2, s2),
+        "stats, eigh factor": frechet_distance(mu1, s1, mu2, s2, factor="eigh"),
+        "stats, cholesky": frechet_distance(mu1, s1, mu2, s2, factor="cholesky"),
+        "features, auto": fid_from_features(x, y),
+        "features, exact": fid_from_features(x, y, route="exact"),
+        "features, eigh": fid_from_features(x, y, route="eigh"),
+    }
+    for name, value in ours.items():
+        assert isinstance(value, float), name
+        assert rel(value, reference) < 1e-6, (name, value, reference)
+
+
+def test_matches_torchmetrics_compute_fid():
+    x, y = gaussian_pair(800, 900, 48, seed=3, relu=True)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    t = [torch.from_numpy(a) for a in (mu1, s1, mu2, s2)]
+    reference = float(torchmetrics_compute_fid(*t))
+    assert rel(frechet_distance(*t), reference) < 1e-6
+    assert rel(fid_from_features(torch.from_numpy(x), torch.from_numpy(y)), reference) < 1e-6
+
+
+def test_torch_and_numpy_inputs_agree_and_float32_is_promoted():
+    x, y = gaussian_pair(300, 300, 32, seed=1)
+    expected = fid_from_features(x, y)
+    assert fid_from_features(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(expected, rel=1e-12)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    # float32 input is promoted, not computed in float32: same as the float64 computation on the same values
+    assert fid_from_features(torch.from_numpy(x32), y32) == pytest.approx(
+        fid_from_features(x32.astype(np.float64), y32.astype(np.float64)), rel=1e-12
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_are_computed_on_the_gpu_in_float64():
+    x, y = gaussian_pair(200, 300, 64, seed=2)
+    expected = fid_from_features(x, y)
+    xg, yg = torch.from_numpy(x).float().cuda(), torch.from_numpy(y).float().cuda()
+    for route in ("exact", "eigh"):
+        assert fid_from_features(xg, yg, route=route) == pytest.approx(
+            fid_from_features(x.astype(np.float32), y.astype(np.float32), route=route), rel=1e-9
+        )
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    value = frechet_distance(*(torch.from_numpy(a).cuda() for a in (mu1, s1, mu2, s2)))
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------- rank-deficient: N < d
+@pytest.mark.parametrize("n1,n2,seed", [(24, 24, 0), (20, 31, 1)])
+def test_rank_deficient_exact_route_matches_high_precision_reference_while_sqrtm_drifts(n1, n2, seed):
+    d = 128
+    x, y = gaussian_pair(n1, n2, d, seed=seed, relu=True)
+    truth = mpmath_fid(x, y)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+
+    exact = fid_from_features(x, y, route="exact")
+    eigh_from_features = fid_from_features(x, y, route="eigh")
+    eigh_from_stats = frechet_distance(mu1, s1, mu2, s2)
+    assert choose_route(n1, n2, d) == "exact"
+    assert fid_from_features(x, y) == exact
+    assert rel(exact, truth) < 1e-12
+    assert rel(eigh_from_features, exact) < 1e-9
+    assert rel(eigh_from_stats, exact) < 1e-9
+
+    # scipy's sqrtm of the singular, non-symmetric product Σ1Σ2 (pytorch-fid, clean-fid) and torchmetrics'
+    # eigvals: square roots of the ±eps noise in the d − N zero eigenvalues add up to a visible error.
+    sqrtm_error = rel(calculate_frechet_distance(mu1, s1, mu2, s2), truth)
+    eigvals_error = rel(float(torchmetrics_compute_fid(*(torch.from_numpy(a) for a in (mu1, s1, mu2, s2)))), truth)
+    assert sqrtm_error > 1e-10 and sqrtm_error > 1000 * rel(exact, truth), sqrtm_error
+    assert eigvals_error > 1e-10, eigvals_error
+
+
+def test_rank_deficient_at_inception_dimension():
+    d = 2048
+    x, y = gaussian_pair(40, 30, d, seed=4, relu=True)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    exact = fid_from_features(x, y)  # auto → exact
+    assert choose_route(40, 30, d) == "exact"
+    assert rel(frechet_distance(mu1, s1, mu2, s2), exact) < 1e-9  # one 2048×2048 eigh: the costly line
+
+
+def test_trace_sqrt_helpers_agree_with_each_other_and_with_eigenvalues_of_the_product():
+    x, y = gaussian_pair(200, 150, 40, seed=5)
+    (_, s1), (_, s2) = stats(x), stats(y)
+    # independent formula: eigenvalues of the non-symmetric product, in extended precision via mpmath
+    mpmath.mp.dps = 30
+    eig = mpmath.eig(mpmath.matrix(s1) * mpmath.matrix(s2), left=False, right=False)
+    reference = float(mpmath.fsum(mpmath.sqrt(mpmath.re(e)) for e in eig))
+    for factor in ("auto", "cholesky", "eigh"):
+        assert rel(trace_sqrt_symmetric(s1, s2, factor=factor), reference) < 1e-10
+    assert rel(trace_sqrt_exact(x, y), reference) < 1e-10
+
+
+# ------------------------------------------------------------------------- never complex, never negative
+def test_identical_sets_give_zero_not_a_negative_number():
+    x, _ = gaussian_pair(30, 30, 128, seed=6, relu=True)
+    mu, s = stats(x)
+    assert calculate_frechet_distance(mu, s, mu, s) < 0  # the reference goes negative here
+    for value in (frechet_distance(mu, s, mu, s), fid_from_features(x, x), fid_from_features(x, x, route="eigh")):
+        assert isinstance(value, float) and 0.0 <= value < 1e-9 * np.trace(s)
+
+
+def test_invariant_to_a_large_common_offset():
+    x, y = gaussian_pair(100, 100, 32, seed=7)
+    assert fid_from_features(x + 1e6, y + 1e6) == pytest.approx(fid_from_features(x, y), rel=1e-6)
+
+
+def test_route_choice():
+    assert choose_route(500, 500, 2048) == "exact"
+    assert choose_route(2000, 2000, 2048) == "exact"
+    assert choose_route(10000, 10000, 2048) == "eigh"
+    assert choose_route(50000, 50000, 2048) == "eigh"
+
+
+# ------------------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "f1,f2,message",
+    [
+        (np.zeros((1, 8)), np.zeros((5, 8)), "need at least 2"),
+        (np.ones((5, 8)), np.ones((5, 9)), "feature dimensions differ"),
+        (np.ones((5, 2, 4)), np.ones((5, 8)), "pass N×d feature vectors, e.g. features.reshape"),
+        (np.ones(8), np.ones((5, 8)), "got shape (8,)"),
+        (np.array([[1.0, np.nan]] * 3), np.ones((5, 2)), "NaN or Inf"),
+        (np.ones((5, 2)), torch.tensor([[1.0, float("inf")]] * 3), "NaN or Inf"),
+    ],
+)
+def test_bad_features_raise_value_error_naming_the_problem(f1, f2, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fid_from_features(f1, f2)
+
+
+def test_bad_statistics_raise_value_error():
+    mu, s = np.zeros(4), np.eye(4)
+    with pytest.raises(ValueError, match="feature dimensions differ"):
+        frechet_distance(mu, s, np.zeros(5), np.eye(5))
+    with pytest.raises(ValueError, match="expected a 4×4 covariance"):
+        frechet_distance(mu, np.eye(3), mu, s)
+    with pytest.raises(ValueError, match="not symmetric"):
+        frechet_distance(mu, np.triu(np.ones((4, 4))), mu, s)
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        frechet_distance(mu, np.diag([1.0, 1.0, 1.0, -0.5]), mu, s)
+    with pytest.raises(ValueError, match="route must be"):
+        fid_from_features(np.ones((3, 2)), np.ones((3, 2)), route="sqrtm")
