@@ -5,7 +5,8 @@
 Both sides use the same backbone checkpoint (a seeded random AlexNet written to a temporary TORCH_HOME,
 since no pretrained file can be downloaded here; timing does not depend on the values) and the real LPIPS
 linear weights. The reference loop is what lpips's README shows: load each pair with
-``lpips.im2tensor(lpips.load_image(path))`` and call the model on it. Printed, never asserted.
+``lpips.im2tensor(lpips.load_image(path))`` (its image reading done with PIL, as OpenCV is not installed)
+and call the model on it. Printed, never asserted.
 """
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def load_rgb(path: Path):
+    """lpips.load_image without OpenCV (not installed here): the same H×W×3 uint8 RGB array."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def make_folders(root: Path, n: int, size: int) -> tuple[Path, Path]:
@@ -63,8 +72,8 @@ def main() -> None:
         ref_values = []
         with torch.no_grad():
             for name in sorted(p.name for p in ref.iterdir()):
-                img0 = lpips.im2tensor(lpips.load_image(str(test / name))).to(args.device)
-                img1 = lpips.im2tensor(lpips.load_image(str(ref / name))).to(args.device)
+                img0 = lpips.im2tensor(load_rgb(test / name)).to(args.device)
+                img1 = lpips.im2tensor(load_rgb(ref / name)).to(args.device)
                 ref_values.append(float(model(img0, img1)))
         t_ref = time.perf_counter() - start
 
