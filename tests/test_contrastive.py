@@ -1,65 +1,164 @@
-"""Contrastive perceptual loss: the triplet's zero, positive and decreasing cases, both backbones."""
+"""Contrastive perceptual loss: the triplet's zero, positive and decreasing cases on both backbones;
+weights; reductions; precision; bad input."""
+import warnings
+
 import pytest
 import torch
 
-from percept_lib.data import downup
+from percept_lib.extractors import clear_cache
 from percept_lib.losses import ContrastivePerceptualLoss
 from percept_lib.losses.contrastive import upsample_to
+
+# DINOv2 at 56 px (a 4×4 patch grid) instead of 224: the same code path, 16× less work for the tests.
+DINO_SIZE = 56
 
 
 @pytest.fixture(scope="module")
 def sr_setting():
+    """HR: two real photos, 56×56; LR: 4× smaller (area); LR↑: bicubic back to 56×56."""
     from conftest import real_photos
 
     hr = real_photos((56, 56))[:2]
     lr = torch.nn.functional.interpolate(hr, scale_factor=0.25, mode="area")
-    return hr, lr
+    return hr, lr, upsample_to(lr, hr.shape[-2:])
 
 
-# A random ViT's CLS token barely depends on the input (layer scale starts at 1e-5), so its margin is small.
-@pytest.mark.parametrize("backbone,kwargs,margin", [("vgg19", {}, 0.5), ("dinov2", {"dinov2_tokens": "patch"}, 0.5),
-                                                    ("dinov2", {"dinov2_tokens": "cls"}, 1e-5)])
-def test_zero_positive_and_decreasing(random_weights, sr_setting, backbone, kwargs, margin):
-    hr, lr = sr_setting
-    loss = ContrastivePerceptualLoss(backbone=backbone, margin=margin, reduction="none", **kwargs)
-    negative = upsample_to(lr, hr.shape[-2:])
+@pytest.fixture(scope="module")
+def random_losses():
+    """Losses on seeded random backbones, built once (the two DINOv2 token kinds share one backbone)."""
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mp.setenv("PERCEPT_WEIGHTS", "random")
+        clear_cache()
+        # A random ViT's CLS token hardly depends on the input (timm initializes layer scale at 1e-5),
+        # so its margin is on that scale.
+        losses = {
+            "vgg19": ContrastivePerceptualLoss("vgg19", layers=("relu1_2", "relu2_2"), margin=0.5,
+                                               reduction="none"),
+            "dinov2-patch": ContrastivePerceptualLoss("dinov2", dinov2_tokens="patch", dinov2_size=DINO_SIZE,
+                                                      margin=0.5, reduction="none"),
+            "dinov2-cls": ContrastivePerceptualLoss("dinov2", dinov2_tokens="cls", dinov2_size=DINO_SIZE,
+                                                    margin=1e-5, reduction="none"),
+        }
+    clear_cache()
+    return losses
+
+
+@pytest.fixture()
+def vgg_loss(random_losses):
+    loss = random_losses["vgg19"]
+    yield loss
+    loss.reduction, loss.loss_weight = "none", 1.0
+
+
+EPS = 1e-6  # torch's pairwise_distance (and so TripletMarginLoss) measures ‖a − b + eps‖
+
+
+def feature_distance(loss, layer, a, b):
+    """‖φ(a) − φ(b) + eps‖ per image (the loss's own backbone), and ‖eps‖: the distance of equal maps."""
     with torch.no_grad():
-        parts = loss.per_layer(hr, hr, lr)
-        # SR = HR: d(a, p) = 0 and d(a, n) = ‖φ(HR) − φ(LR↑)‖ > margin here, so the triplet term is 0.
-        for layer, value in parts.items():
-            f = loss.extractor(torch.cat([hr, negative]))[layer].flatten(1)
-            assert bool(((f[:2] - f[2:]).norm(dim=1) > margin).all())
+        fa, fb = loss.extractor(a)[layer].flatten(1), loss.extractor(b)[layer].flatten(1)
+    return (fa - fb + EPS).norm(dim=1), EPS * fa.shape[1] ** 0.5
+
+
+@pytest.mark.parametrize("name", ["vgg19", "dinov2-patch", "dinov2-cls"])
+def test_zero_positive_and_decreasing(random_losses, sr_setting, name):
+    loss = random_losses[name]
+    hr, lr, lr_up = sr_setting
+    margin = loss.margin
+    assert loss.extractor.pretrained is False
+    with torch.no_grad():
+        # SR = HR: d(a, p) = ‖eps‖ ≈ 0 and d(a, n) = d(HR, LR↑) > margin + ‖eps‖ (checked): max(·, 0) = 0.
+        for layer in loss.layers:
+            d_hr_lr, d_equal = feature_distance(loss, layer, hr, lr_up)
+            assert bool((d_hr_lr > margin + d_equal).all())
         assert float(loss(hr, hr, lr).abs().max()) == 0.0
-        # SR = LR↑: d(a, n) = 0, so the loss is d(SR, HR) + margin > margin.
-        assert bool((loss(negative, hr, lr) > margin).all())
-    sr = negative.clone().requires_grad_(True)
-    opt = torch.optim.Adam([sr], lr=0.02)
+        # SR = LR↑: d(a, n) = ‖eps‖ ≈ 0, so each layer gives d(LR↑, HR) − ‖eps‖ + margin > margin.
+        expected = 0
+        for layer in loss.layers:
+            d_lr_hr, d_equal = feature_distance(loss, layer, lr_up, hr)
+            expected = expected + d_lr_hr - d_equal + margin
+        torch.testing.assert_close(loss(lr_up, hr, lr), expected, rtol=1e-4, atol=0)
+        assert bool((expected > margin * len(loss.layers)).all())
+    # A few optimizer steps on SR, starting at LR↑, lower the loss.
+    sr = lr_up.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([sr], lr=0.02)
     values = []
-    for _ in range(5):
-        opt.zero_grad()
-        value = ContrastivePerceptualLoss(backbone=backbone, margin=margin, **kwargs)(sr.clamp(0, 1), hr, lr)
+    for _ in range(3):
+        optimizer.zero_grad()
+        value = loss(sr.clamp(0, 1), hr, lr).mean()
         value.backward()
-        opt.step()
+        optimizer.step()
         values.append(value.item())
     assert values[-1] < values[0]
+    assert not any(p.requires_grad for p in loss.parameters())
 
 
-def test_loss_weight_and_layer_weights_scale(random_weights, sr_setting):
-    hr, lr = sr_setting
-    sr = downup(hr, 0.3)
-    base = ContrastivePerceptualLoss(layers=("relu2_2",))(sr, hr, lr)
-    scaled = ContrastivePerceptualLoss(layers=("relu2_2",), layer_weights=(2.0,), loss_weight=3.0)(sr, hr, lr)
-    torch.testing.assert_close(scaled, 6 * base)
+def test_lr_of_another_size_or_the_same_size(vgg_loss, sr_setting):
+    """LR is upsampled to the target's size; an already-upsampled LR gives the same value."""
+    hr, lr, lr_up = sr_setting
+    sr = (0.5 * hr + 0.5 * lr_up)
+    with torch.no_grad():
+        torch.testing.assert_close(vgg_loss(sr, hr, lr), vgg_loss(sr, hr, lr_up))
 
 
-def test_bad_inputs(random_weights, sr_setting):
-    hr, lr = sr_setting
-    loss = ContrastivePerceptualLoss(layers=("relu1_2",))
+def test_layer_weights_loss_weight_and_reductions(random_losses, vgg_loss, sr_setting):
+    hr, lr, lr_up = sr_setting
+    sr = 0.5 * hr + 0.5 * lr_up
+    with torch.no_grad():
+        parts = vgg_loss.per_layer(sr, hr, lr)
+        per_image = vgg_loss(sr, hr, lr)
+        assert per_image.shape == (2,)
+        torch.testing.assert_close(per_image, parts["relu1_2"] + parts["relu2_2"])
+        vgg_loss.layer_weights["relu2_2"] = 2.0
+        vgg_loss.loss_weight = 3.0
+        torch.testing.assert_close(vgg_loss(sr, hr, lr), 3 * (parts["relu1_2"] + 2 * parts["relu2_2"]))
+        vgg_loss.layer_weights["relu2_2"] = 1.0
+        vgg_loss.reduction = "sum"
+        torch.testing.assert_close(vgg_loss(sr, hr, lr), 3 * per_image.sum())
+        vgg_loss.reduction = "mean"
+        torch.testing.assert_close(vgg_loss(sr, hr, lr), 3 * per_image.mean())
+
+
+def test_precision_follows_the_input(vgg_loss, sr_setting):
+    hr, lr, lr_up = sr_setting
+    sr = 0.5 * hr + 0.5 * lr_up
+    with torch.no_grad():
+        value32 = vgg_loss(sr, hr, lr)
+        value64 = vgg_loss(sr.double(), hr.double(), lr.double())
+        assert value64.dtype == torch.float64
+        torch.testing.assert_close(value64.float(), value32, rtol=1e-4, atol=0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            value_bf16 = vgg_loss(sr, hr, lr)
+        assert value_bf16.dtype == torch.float32 and bool(torch.isfinite(value_bf16).all())
+        assert vgg_loss(sr, hr, lr).dtype == torch.float32
+
+
+def test_bad_inputs(vgg_loss, sr_setting):
+    hr, lr, _ = sr_setting
     with pytest.raises(ValueError, match="sr and target have different shapes"):
-        loss(hr[:, :, :40], hr, lr)
-    with pytest.raises(ValueError, match="lr: values up to"):
-        loss(hr, hr, lr * 255)
-    with pytest.raises(ValueError, match="one LR input per SR"):
-        loss(hr, hr, lr[:1])
-    with pytest.raises(ValueError, match="backbone"):
-        ContrastivePerceptualLoss(backbone="resnet")
+        vgg_loss(hr[:, :, :40], hr, lr)
+    with pytest.raises(ValueError, match="lr: values up to .*divide by 255"):
+        vgg_loss(hr, hr, lr * 255)
+    with pytest.raises(ValueError, match="lr: .*NaN"):
+        vgg_loss(hr, hr, torch.full_like(lr, float("nan")))
+    with pytest.raises(ValueError, match="target: expected 4 dimensions.*add the batch dimension"):
+        vgg_loss(hr, hr[0], lr)
+    with pytest.raises(ValueError, match="sr: 4 channels.*RGBA"):
+        vgg_loss(torch.rand(2, 4, 56, 56), hr, lr)
+    with pytest.raises(ValueError, match="lr has 1 images and sr 2: pass one LR input per SR output"):
+        vgg_loss(hr, hr, lr[:1])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"backbone": "resnet"}, "backbone='resnet': use one of vgg19, dinov2"),
+    ({"margin": -1.0}, "margin=-1.0: use a non-negative margin"),
+    ({"backbone": "dinov2", "dinov2_tokens": "mean"}, r"dinov2_tokens='mean': use one of \('patch', 'cls'\)"),
+    ({"backbone": "dinov2", "layers": ("relu2_2",)}, "choose dinov2_tokens"),
+    ({"backbone": "dinov2", "dinov2_size": 100}, "dinov2_size=100: use a multiple of the patch size 14"),
+    ({"layers": ("relu2_2",), "layer_weights": (1.0, 2.0)}, "give one weight per layer"),
+    ({"reduction": "batchmean"}, "reduction='batchmean'"),
+])
+def test_bad_configuration(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ContrastivePerceptualLoss(**kwargs)

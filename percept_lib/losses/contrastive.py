@@ -69,12 +69,13 @@ class ContrastivePerceptualLoss(PairwiseModule):
             if dinov2_size % 14 or dinov2_size < 14:
                 raise ValueError(f"dinov2_size={dinov2_size}: use a multiple of the patch size 14, e.g. 224")
             self.layers = (dinov2_tokens,)
-            # Both token kinds come out of the same forward pass: asking for both shares one cached extractor.
-            self.extractor = get_extractor("dinov2-vits14", layers=DINOV2_TOKENS, image_size=dinov2_size)
+            # Both token kinds come out of one forward pass: asking for both shares one cached extractor.
+            extractor, options = "dinov2-vits14", {"layers": DINOV2_TOKENS, "image_size": dinov2_size}
         else:
             self.layers = tuple(layers) if layers is not None else VGG19_DEFAULT_LAYERS
-            self.extractor = get_extractor("vgg19", layers=self.layers)
-        self.layer_weights = weights_per_layer(self.layers, layer_weights)
+            extractor, options = "vgg19", {"layers": self.layers}
+        self.layer_weights = weights_per_layer(self.layers, layer_weights)  # checked before building a backbone
+        self.extractor = get_extractor(extractor, **options)
         self.backbone = backbone
         self.margin, self.loss_weight = float(margin), float(loss_weight)
         self.pretrained = self.extractor.pretrained

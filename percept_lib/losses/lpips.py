@@ -1,15 +1,21 @@
-"""LPIPS — Learned Perceptual Image Patch Similarity (Zhang, Isola, Efros, Shechtman, Wang; CVPR 2018).
+"""LPIPS — Learned Perceptual Image Patch Similarity (Zhang, Isola, Efros, Shechtman & Wang, CVPR 2018).
 
-    d(x, y) = Σ_l  mean_{h,w}  Σ_c  w_{l,c} · (x̂_{l,chw} − ŷ_{l,chw})²
+    d(x, y) = Σ_l  mean_{h,w}  Σ_c  w_{l,c} · (x̂_{l,c,h,w} − ŷ_{l,c,h,w})²
 
-where x̂_l are the backbone's features at tap l, unit-normalized along channels
-(x / (sqrt(Σ_c x²) + 1e-10)), and w_l ≥ 0 are the learned "lin" weights (1×1 convolutions without bias).
-Version 0.1 of the weights, shipped with the ``lpips`` package, is used; it expects the scaling layer on
-[-1, 1] input — which is exactly ImageNet mean/std normalization of [0, 1] input, what our extractors do.
+x̂_l are the backbone's features at tap l, unit-normalized along channels (x / (sqrt(Σ_c x²) + 1e-10),
+:func:`normalize_channels`); w_l ≥ 0 are the learned "lin" weights, 1×1 convolutions without bias.
 
-Both images go through the backbone in one batched pass (that is most of the speed-up over the
-reference). The lin weights are loaded strictly: the reference loads them with ``strict=False``, so a
-file whose keys do not match leaves its layers randomly initialised without a word.
+Input: [0, 1] images. LPIPS v0.1 feeds its backbone ``(2u − 1 − shift) / scale`` with shift = (−.030, −.088,
+−.188) and scale = (.458, .448, .450); on u that is exactly ImageNet mean/std normalization, which our
+extractors apply — so ``LPIPS()(x, y)`` equals ``lpips.LPIPS()(x, y, normalize=True)``.
+
+Weights: version 0.1 of the lin layers, shipped inside the ``lpips`` package (artifacts ``lpips-alex``,
+``lpips-vgg``, ``lpips-squeeze``), keys ``lin{k}.model.1.weight`` (index 0 of each lin block is a Dropout).
+They are loaded strictly, every key and shape checked: the reference loads them with ``strict=False``, so a
+file whose keys do not match leaves random lin weights behind without a word. Ours raises.
+
+Speed: both images go through the backbone in one batched pass, and a call that needs no gradient runs
+under ``torch.inference_mode``.
 """
 from __future__ import annotations
 
@@ -21,95 +27,144 @@ from torch import nn
 
 from .. import weights as W
 from ..extractors import get_extractor
-from .base import PairwiseModule
+from ..images import validate_pair
+from .base import PairwiseModule, reduce
+from .perceptual import (at_least_float32, autocast_disabled, batched_features, follow_input,
+                         normalize_channels)
 
-# LPIPS name → (our extractor, its taps in order, the lin-weights artifact)
+# LPIPS name → (our extractor, its taps in forward order, the lin-weights artifact).
+# The taps are lpips's slices: alex [0:2] [2:5] [5:8] [8:10] [10:12]; vgg16 relu1_2 … relu5_3;
+# squeezenet1_1 [0:2] [2:5] [5:8] [8:10] [10] [11] [12].
 NETWORKS = {
     "alex": ("alexnet", ("relu1", "relu2", "relu3", "relu4", "relu5"), "lpips-alex"),
     "vgg": ("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"), "lpips-vgg"),
     "squeeze": ("squeezenet", ("relu1", "fire3", "fire5", "fire6", "fire7", "fire8", "fire9"), "lpips-squeeze"),
 }
-EPS = 1e-10
+CHANNELS = {
+    "alex": (64, 192, 384, 256, 256),
+    "vgg": (64, 128, 256, 512, 512),
+    "squeeze": (64, 128, 256, 384, 384, 512, 512),
+}
+
+__all__ = ["LPIPS", "LinLayers", "load_lin_layers", "normalize_channels", "NETWORKS"]
 
 
-def normalize_channels(features: torch.Tensor) -> torch.Tensor:
-    """Unit-normalize each spatial position's feature vector (lpips.normalize_tensor)."""
-    norm = torch.sqrt(torch.sum(features ** 2, dim=1, keepdim=True))
-    return features / (norm + EPS)
+class LinLayer(nn.Module):
+    """One tap's learned channel weights, laid out as lpips's ``NetLinLayer`` so the file's keys fit:
+    ``model.0`` is lpips's Dropout (inactive at evaluation; an Identity here), ``model.1`` the 1×1 conv."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.model = nn.Sequential(nn.Identity(), nn.Conv2d(channels, 1, kernel_size=1, bias=False))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.model[1].weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The distances are float32 even when the module was moved to half precision with a half input.
+        return F.conv2d(x, self.weight.to(x.dtype))
 
 
-def load_lin_weights(net: str) -> list[torch.Tensor]:
-    """The learned non-negative channel weights of each tap, as 1×C×1×1 tensors, loaded strictly."""
+class LinLayers(nn.Module):
+    """``lin0`` … ``lin{K-1}``: state-dict keys ``lin{k}.model.1.weight``, exactly those of the v0.1 files."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        for k, c in enumerate(channels):
+            self.add_module(f"lin{k}", LinLayer(c))
+
+    def __getitem__(self, k: int) -> LinLayer:
+        return getattr(self, f"lin{k}")
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+def load_lin_layers(net: str) -> LinLayers:
+    """The v0.1 lin layers of ``net``, loaded strictly (every key, every shape) and checked to be ≥ 0."""
     if net not in NETWORKS:
         raise ValueError(f"net={net!r}: use one of {', '.join(NETWORKS)}")
-    _, taps, artifact = NETWORKS[net]
+    artifact = NETWORKS[net][2]
+    lins = LinLayers(CHANNELS[net])
     path = W.resolve(artifact)
-    state = W.read_state_dict(path, artifact)
-    expected = [f"lin{k}.model.1.weight" for k in range(len(taps))]
-    if sorted(state) != sorted(expected):
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
+    # The files hold cuda:0 tensors; read_state_dict maps them to the CPU.
+    W.load_into(lins, W.read_state_dict(path, artifact), artifact, path)
+    negative = [f"lin{k}" for k in range(len(lins)) if bool((lins[k].weight < 0).any())]
+    if negative:
         raise W.WeightsCorruptError(
-            f"LPIPS weights {path} do not fit net={net!r}: missing keys {missing}, unexpected keys {unexpected}")
-    weights = [state[key].float() for key in expected]
-    for key, w in zip(expected, weights):
-        if w.dim() != 4 or w.shape[0] != 1 or w.shape[2:] != (1, 1):
-            raise W.WeightsCorruptError(f"LPIPS weights {path}: {key} has shape {tuple(w.shape)}, expected 1×C×1×1")
-    return weights
+            f"weights file for '{artifact}' {path}: {negative} have negative weights; LPIPS v0.1 lin weights "
+            "are non-negative — the file is not the one shipped with the lpips package")
+    return lins.requires_grad_(False).eval()
 
 
 class LPIPS(PairwiseModule):
-    """LPIPS distance between [0, 1] images: (N,) per pair, or an N×1×H×W map with ``spatial=True``.
+    """LPIPS distance of [0, 1] image pairs: shape (N,), or N×1×H×W maps with ``spatial=True``.
 
-    A metric (``torch.no_grad`` / ``inference_mode`` around it) and a loss (gradients reach the input;
-    the backbone and the lin weights are frozen). ``reduction`` defaults to ``"none"`` as a metric.
+    Args:
+        net: ``"alex"`` (the authors' recommendation as a metric), ``"vgg"`` (closer to a "perceptual
+            loss" when optimizing) or ``"squeeze"``.
+        spatial: return the distance map, each tap's map upsampled to the input size (bilinear,
+            ``align_corners=False``, as lpips's ``upsample``) and summed. The mean of this map is close to,
+            not equal to, the scalar distance (bilinear upsampling does not preserve the mean exactly).
+        reduction: ``"none"`` (default: one value or map per pair, as a metric), ``"mean"`` or ``"sum"``
+            over everything returned.
+
+    A metric and a loss: without a gradient to compute it runs under ``torch.inference_mode`` and returns
+    an ordinary tensor; with one, gradients reach the inputs. Backbone and lin weights are frozen.
+    :attr:`lin_weights` and :meth:`per_layer` open up the learned weights and each tap's contribution.
     """
 
-    def __init__(self, net: str = "alex", spatial: bool = False, reduction: str = "none", weights: str | None = None):
+    def __init__(self, net: str = "alex", spatial: bool = False, reduction: str = "none"):
         super().__init__(reduction)
         if net not in NETWORKS:
             raise ValueError(f"net={net!r}: use one of {', '.join(NETWORKS)}")
         extractor_name, self.taps, _ = NETWORKS[net]
-        self.net, self.spatial = net, spatial
-        options = {"layers": self.taps}
-        if weights is not None:
-            options["weights"] = weights
-        self.extractor = get_extractor(extractor_name, **options)
-        for k, w in enumerate(load_lin_weights(net)):
-            self.register_buffer(f"lin{k}", w)
+        self.net, self.spatial = net, bool(spatial)
+        self.extractor = get_extractor(extractor_name, layers=self.taps)
+        self.lins = load_lin_layers(net)
         self.pretrained = self.extractor.pretrained
 
     @property
     def lin_weights(self) -> "OrderedDict[str, torch.Tensor]":
-        """Tap name → the learned channel weights (C,), for plotting."""
-        return OrderedDict((tap, getattr(self, f"lin{k}").flatten().detach().cpu())
+        """Tap name → the learned non-negative channel weights w_l, shape (C_l,), on the CPU."""
+        return OrderedDict((tap, self.lins[k].weight.detach().flatten().float().cpu())
                            for k, tap in enumerate(self.taps))
 
-    def layer_distances(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        """Per-tap contributions: tap → N×1×h×w map of Σ_c w_c (x̂ − ŷ)² at that tap's resolution."""
-        n = x.shape[0]
-        features = self.extractor(torch.cat([x, y]))  # one batched pass for both images
-        out = OrderedDict()
-        for k, tap in enumerate(self.taps):
-            f = normalize_channels(features[tap])
-            diff = (f[:n] - f[n:]) ** 2
-            out[tap] = F.conv2d(diff, getattr(self, f"lin{k}").to(diff.dtype))
-        return out
+    def _tap_maps(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        """Tap → N×1×h×w map Σ_c w_c (x̂ − ŷ)² at that tap's own resolution (inputs already validated)."""
+        fx, fy = batched_features(self.extractor, x, y)
+        maps = OrderedDict()
+        with autocast_disabled(x.device.type):  # the backbone may run in half precision, the distance does not
+            for k, tap in enumerate(self.taps):
+                a, b = (normalize_channels(at_least_float32(f[tap])) for f in (fx, fy))
+                maps[tap] = self.lins[k]((a - b) ** 2)
+        return maps
 
     def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        """Tap → (N,) contribution; they sum to the LPIPS distance."""
-        from ..images import validate_pair
-
+        """Tap → (N,) contribution (the spatial mean of its map); the contributions add up to the distance."""
         x, y = validate_pair(x, y)
-        self._follow(x)
-        return OrderedDict((tap, d.mean(dim=(1, 2, 3))) for tap, d in self.layer_distances(x, y).items())
+        follow_input(self, x)
+        return OrderedDict((tap, d.mean(dim=(1, 2, 3))) for tap, d in self._tap_maps(x, y).items())
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        layers = self.layer_distances(x, y)
+        maps = self._tap_maps(x, y).values()
         if self.spatial:
             size = x.shape[-2:]
-            return sum(F.interpolate(d, size=size, mode="bilinear", align_corners=False) for d in layers.values())
-        return sum(d.mean(dim=(2, 3), keepdim=True) for d in layers.values()).flatten()
+            return sum(F.interpolate(d, size=size, mode="bilinear", align_corners=False) for d in maps)
+        return sum(d.mean(dim=(1, 2, 3)) for d in maps)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # PairwiseModule.forward's steps, with a metric call (no gradient wanted) run in inference mode.
+        x, y = validate_pair(x, y)
+        # Weights are moved to the input's device / dtype *outside* inference mode: converted inside it they
+        # would become inference tensors, unusable by any later call that needs a gradient.
+        follow_input(self, x)
+        if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+            return reduce(self.compute(x, y), self.reduction)
+        with torch.inference_mode():
+            value = reduce(self.compute(x, y), self.reduction)
+        return value.clone()  # an ordinary tensor: usable in later autograd code (e.g. as a loss weight)
 
     def extra_repr(self) -> str:
         return f"net={self.net!r}, spatial={self.spatial}, reduction={self.reduction!r}, pretrained={self.pretrained}"
