@@ -86,3 +86,15 @@ def test_bad_paths_are_explained(tmp_path):
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(ValueError, match="SQLite"):
         record(junk, "fid", 1.0, 2)
+
+
+def test_regressions_follow_each_metrics_direction():
+    from percept_lib.metrics.history import regressions
+
+    fid = [{"metric": "fid", "checkpoint": c, "value": v} for c, v in [("a", 10.0), ("b", 8.0), ("c", 8.2), ("d", 9.0)]]
+    clip = [{"metric": "clip-score", "checkpoint": c, "value": v} for c, v in [("a", 0.7), ("b", 0.6), ("c", 0.8)]]
+    assert regressions(fid, 0.05) == ["d"]          # 9.0 is 12.5 % worse than the best 8.0; 8.2 only 2.5 %
+    assert regressions(fid, 0.0) == ["c", "d"]
+    assert regressions(clip, 0.05) == ["b"]
+    with pytest.raises(ValueError, match="threshold"):
+        regressions(fid, -1)

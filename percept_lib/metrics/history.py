@@ -140,3 +140,25 @@ def read_history(db, metric: str | None = None, tag: str | None = None) -> list[
             row["value"] = math.nan
         row["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
     return rows
+
+
+# Metrics for which a larger value is better; for every other metric (FID, KID, LPIPS, DISTS …) lower is.
+HIGHER_IS_BETTER = frozenset({"clip-score", "lpips-diversity", "pairs/psnr", "pairs/ssim"})
+
+
+def regressions(rows: list[dict], threshold: float = 0.05) -> list[str]:
+    """Checkpoints at which a metric got worse than its best value so far by more than ``threshold``.
+
+    ``rows``: one metric's history in checkpoint order (dicts with ``metric``, ``checkpoint``, ``value``, as
+    :func:`read_history` returns them). ``threshold`` is relative: 0.05 flags a 5 % worsening.
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold={threshold}: use a non-negative relative change, e.g. 0.05 for 5 %")
+    flagged, best = [], None
+    for row in rows:
+        sign = 1.0 if row["metric"] in HIGHER_IS_BETTER else -1.0
+        value = sign * float(row["value"])  # larger is better from here on, for every metric
+        if best is not None and value < best - threshold * abs(best):
+            flagged.append(row["checkpoint"])
+        best = value if best is None else max(best, value)
+    return flagged
