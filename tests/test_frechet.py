@@ -72,8 +72,8 @@ def test_matches_pytorch_fid_and_clean_fid_on_well_conditioned_statistics():
     assert rel(cleanfid_frechet_distance(mu1, s1, mu2, s2), reference) < 1e-9  # the two references agree
     ours = {
         "stats, auto": frechet_distance(mu1, s1, mu2, s2),
-        "stats, eigh factor": frechet_distance(mu1, s1, mu2, s2, factor="eigh"),
-        "stats, cholesky": frechet_distance(mu1, s1, mu2, s2, factor="cholesky"),
+        "stats, eigh": frechet_distance(mu1, s1, mu2, s2, route="eigh"),
+        "stats, exact": frechet_distance(mu1, s1, mu2, s2, route="exact"),
         "features, auto": fid_from_features(x, y),
         "features, exact": fid_from_features(x, y, route="exact"),
         "features, eigh": fid_from_features(x, y, route="eigh"),
@@ -142,6 +142,27 @@ def test_rank_deficient_exact_route_matches_high_precision_reference_while_sqrtm
     assert eigvals_error > 1e-10, eigvals_error
 
 
+def correlated_features(n, d, seed, shift=0.0):
+    """Rectified low-rank features (64 latent factors with decaying scales, positive loadings, small noise):
+    strongly correlated dimensions, so λ_max(Σ) is ~50× max diag(Σ), as for Inception activations. A rank
+    tolerance relative to max diag(Σ) lets rounding noise through as rank here (error ~1e-9 on the exact route)."""
+    rng = np.random.default_rng(seed)
+    mixing = np.abs(np.random.default_rng(99).standard_normal((64, d)))
+    latent = rng.standard_normal((n, 64)) * np.arange(1, 65) ** -0.7
+    return np.maximum(latent @ mixing + shift + 0.1 * rng.standard_normal((n, d)), 0)
+
+
+@pytest.mark.parametrize("n1,n2", [(600, 40), (100, 100), (40, 30), (2000, 200)])
+def test_statistics_routes_on_singular_and_mixed_rank_covariances(n1, n2):
+    d = 256
+    x, y = correlated_features(n1, d, seed=1), correlated_features(n2, d, seed=2, shift=0.1)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    exact = fid_from_features(x, y, route="exact")
+    assert rel(frechet_distance(mu1, s1, mu2, s2), exact) < 1e-10  # route (a)
+    assert rel(frechet_distance(mu1, s1, mu2, s2, route="exact"), exact) < 1e-11
+    assert rel(frechet_distance(mu2, s2, mu1, s1, route="exact"), exact) < 1e-11  # symmetric in its arguments
+
+
 def test_rank_deficient_at_inception_dimension():
     d = 2048
     x, y = gaussian_pair(40, 30, d, seed=4, relu=True)
@@ -179,8 +200,10 @@ def test_invariant_to_a_large_common_offset():
 
 def test_route_choice():
     assert choose_route(500, 500, 2048) == "exact"
-    assert choose_route(2000, 2000, 2048) == "exact"
+    assert choose_route(1000, 1000, 2048) == "exact"
+    assert choose_route(2000, 2000, 2048) == "eigh"  # an SVD of 2000×2000 costs more than the d×d work
     assert choose_route(10000, 10000, 2048) == "eigh"
+    assert choose_route(500, 50000, 2048) == "eigh"
     assert choose_route(50000, 50000, 2048) == "eigh"
 
 

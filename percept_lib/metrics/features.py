@@ -87,11 +87,14 @@ def validate_feature_pair(f1, f2, names: tuple[str, str] = ("features1", "featur
 
 
 def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> Array:
-    """Check a finite, symmetric d×d covariance (d = ``dim`` when given); return it float64, exactly symmetric.
+    """Check a finite, symmetric d×d covariance (d = ``dim`` when given); return it as float64.
 
     Symmetry is checked to a loose relative tolerance (covariances accumulated in float32 are symmetric only to
-    ~1e-7); the matrix is then symmetrised exactly, because symmetric eigensolvers read one triangle only.
-    Positive semi-definiteness is checked where it costs nothing, inside the Fréchet distance's factorisation.
+    ~1e-7) on up to 256 evenly spaced rows against the matching columns: a full check reads the whole matrix
+    transposed (60 ms at d = 2048, as long as the rest of a small FID), while what it guards against — a
+    matrix that is not a covariance, e.g. the product of two — is asymmetric everywhere. The solvers read one
+    triangle, so the matrix is not symmetrised. Positive semi-definiteness is checked where it costs nothing,
+    inside the Fréchet distance's factorisation.
     """
     s = _to_float64(sigma, name)
     shape = tuple(s.shape)
@@ -104,15 +107,20 @@ def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> A
     lib = torch if isinstance(s, torch.Tensor) else np
     if not bool(lib.isfinite(s).all()):
         raise ValueError(f"{name}: contains NaN or Inf; recompute the covariance from finite features")
-    if shape[0]:
-        scale = float(abs(s).max())
-        asym = float(abs(s - s.T).max())
+    d = shape[0]
+    if d:
+        rows = np.unique(np.linspace(0, d - 1, min(d, 256)).astype(np.int64))
+        if isinstance(s, torch.Tensor):
+            rows = torch.from_numpy(rows).to(s.device)
+        sampled_rows, sampled_cols = s[rows, :], s[:, rows].T
+        scale = float(abs(sampled_rows).max())
+        asym = float(abs(sampled_rows - sampled_cols).max())
         if asym > 1e-6 * max(scale, np.finfo(np.float64).tiny):
             raise ValueError(
-                f"{name}: not symmetric (max |Σ − Σᵀ| = {asym:.3g}, max |Σ| = {scale:.3g}); pass a covariance "
+                f"{name}: not symmetric (|Σ − Σᵀ| up to {asym:.3g}, |Σ| up to {scale:.3g}); pass a covariance "
                 f"matrix, not e.g. the product of two covariances"
             )
-    return (s + s.T) / 2
+    return s
 
 
 def validate_stats(mu, sigma, name: str = "stats") -> tuple[Array, Array]:
