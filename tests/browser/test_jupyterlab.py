@@ -4,7 +4,7 @@ For notebook 01 and notebook 02, on a fresh copy of the notebooks (outputs clear
 never touches the repository), with random weights and fast mode (PERCEPT_WEIGHTS=random, PERCEPT_FAST=1 in
 JupyterLab's environment), the test
 
-1. opens the notebook in JupyterLab (started by the fixtures in conftest.py: loopback port, token) in
+1. opens the notebook in JupyterLab (started by the fixtures in lab_fixtures.py: loopback port, token) in
    Debian's headless Chromium driven by Playwright;
 2. runs all cells through the menu bar (Run > Run All Cells) and waits until every code cell has an
    execution count, no cell is queued or running, and the kernel is idle (both the notebook's execution
@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+# The fixtures live beside this file in lab_fixtures.py, not in a conftest.py: a second module named
+# `conftest` would shadow tests/conftest.py for the tests that import helpers from it.
+from lab_fixtures import browser_context, chromium, lab  # noqa: F401  (pytest fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "browser"
