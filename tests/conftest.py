@@ -7,7 +7,6 @@ file, which is what a parity test needs.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -117,6 +116,20 @@ def torch_home(fake_checkpoints, monkeypatch) -> FakeCheckpoints:
     clear_cache()
     yield fake_checkpoints
     clear_cache()
+
+
+@pytest.fixture(scope="module")
+def inception(fake_checkpoints):
+    """TORCH_HOME with the seeded Inception checkpoint under pytorch-fid's file name (both packages read it),
+    for the whole module, so that the extractor is built once here rather than once per test."""
+    from percept_lib.extractors import clear_cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(fake_checkpoints.root))
+        fake_checkpoints.make("inception-fid")
+        clear_cache()
+        yield fake_checkpoints
+        clear_cache()
 
 
 @pytest.fixture()

@@ -31,20 +31,6 @@ def feature_cache(tmp_path, monkeypatch) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def inception(fake_checkpoints):
-    """TORCH_HOME with the seeded Inception checkpoint under pytorch-fid's file name (both packages read it),
-    for the whole module, so that the extractor is built once here rather than once per test."""
-    from percept_lib.extractors import clear_cache
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TORCH_HOME", str(fake_checkpoints.root))
-        fake_checkpoints.make("inception-fid")
-        clear_cache()
-        yield fake_checkpoints
-        clear_cache()
-
-
 @lru_cache(maxsize=None)
 def _photos() -> torch.Tensor:
     from percept_lib.data import photos
