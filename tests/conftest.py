@@ -132,6 +132,14 @@ def inception(fake_checkpoints):
         clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def feature_cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own folder-feature cache (never ~/.cache)."""
+    path = tmp_path / "feature-cache"
+    monkeypatch.setenv("PERCEPT_CACHE", str(path))
+    return path
+
+
 @pytest.fixture()
 def empty_torch_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

@@ -24,13 +24,6 @@ from percept_lib.images import save_images
 from percept_lib.metrics.history import read_history
 
 
-@pytest.fixture(autouse=True)
-def feature_cache(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "feature-cache"
-    monkeypatch.setenv("PERCEPT_CACHE", str(path))
-    return path
-
-
 @lru_cache(maxsize=None)
 def _photos() -> torch.Tensor:
     from percept_lib.data import photos

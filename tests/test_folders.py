@@ -25,14 +25,6 @@ from percept_lib.metrics.folders import extract_folder, fid_folders, folder_feat
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def feature_cache(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own feature cache (never ~/.cache)."""
-    path = tmp_path / "feature-cache"
-    monkeypatch.setenv("PERCEPT_CACHE", str(path))
-    return path
-
-
 @lru_cache(maxsize=None)
 def _photos() -> torch.Tensor:
     from percept_lib.data import photos
