@@ -11,7 +11,6 @@ pipelines (folders, pairs) live in their own modules of this package and are imp
 from .features import validate_feature_pair, validate_features, validate_stats
 from .fid_n import FIDInfinity, fid_bootstrap, fid_infinity, fid_vs_n
 from .frechet import (
-    choose_route,
     fid_from_features,
     frechet_distance,
     trace_sqrt_exact,
@@ -23,7 +22,6 @@ from .stats import FeatureStats
 __all__ = [
     "FIDInfinity",
     "FeatureStats",
-    "choose_route",
     "fid_bootstrap",
     "fid_from_features",
     "fid_infinity",

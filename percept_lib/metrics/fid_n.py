@@ -7,9 +7,10 @@ model, so two models compared at one N can rank differently at another: never co
 different N. Chong & Forsyth evaluate FID at 15 values of N from 5 000 to 50 000 and read the intercept of a
 least-squares line in 1/N.
 
-Every FID here is computed from features by :func:`fid_from_features`'s automatic route, which for N up to
-about 0.75 d is the exact low-rank route (an N×N SVD instead of d×d matrix functions): that is what makes
-dozens of FIDs at small N cheap (at d = 2048, N = 500: ~40 ms each, against seconds for sqrtm).
+Every FID here is computed from features by :func:`fid_from_features`'s automatic route, which for N below
+d never forms a d×d matrix (the centred features are their own covariance factors: one N×N eigenvalue
+problem): that is what makes dozens of FIDs at small N cheap (at d = 2048, N = 500: ~20 ms each, against
+seconds for sqrtm).
 
 Sampling: at each N we draw N vectors from *each* set without replacement (seeded ``numpy.random.Generator``).
 Chong & Forsyth keep the reference statistics fixed and subsample only the generated images, which leaves the
