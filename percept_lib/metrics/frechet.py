@@ -37,16 +37,19 @@ Then two ways to the nuclear norm:
 
 ``route="auto"`` (the default) runs (a), estimates its error from the very eigenvalues it computed
 (:func:`_nuclear_norm_eigh`: the worst case of each eigenvalue near the noise floor), and recomputes by (b)
-when that estimate exceeds 1e-9 of the FID. The estimate is conservative (2.5–10⁴× the measured error); (b)
-runs where C has singular values near 1e-6 σ_max or below — typically two sets of about equal size, each
-within ~25 % of d (N = M = 2000 at d = 2048: route (a) off by 2e-8; N = M = 256 at d = 256: 1e-6) — and
-occasionally where (a) would have been fine. Covariances of many more samples than d, and sets well below d,
-keep the fast route.
+when that estimate exceeds 1e-9 of the FID. The estimate is conservative (2.5–10⁴× the measured error), so
+(b) runs wherever C has singular values near 1e-6 σ_max or below: with Inception-like features at d = 2048,
+for two sets of equal size from N = M = 800 to 3000 (C is then square or d×d, and a square matrix's smallest
+singular values sit near 0). Route (a) is really off only near N = M ≈ d (by 2e-8 at N = M = 2000, 1e-7 at
+2048–2080; by 1e-6 at N = M = 256, d = 256); elsewhere in that band it would have been right to 1e-12, but
+the eigenvalues it computed do not tell those cases apart. Unequal sizes (1500 against 2000, 2000 against
+10 000), sets well below d (N = M = 600) and covariances of many samples (N = M = 5000, 10 000) keep route (a).
 
-All computation is float64 in torch (numpy input is wrapped, torch input stays on its device, so a CUDA tensor
-is processed on the GPU); on the CPU the matrix products go through numpy, whose product of a matrix with its
-own transpose runs BLAS syrk (half the flops). Results are Python floats, never complex; a negative result is
-possible only from rounding and is clamped to 0 (see :func:`_assemble`).
+All computation is float64 (numpy input is wrapped, torch input stays on its device, so a CUDA tensor is
+processed on the GPU by torch); on the CPU the BLAS and LAPACK work goes through SciPy, one thread pool for
+everything (see "one BLAS on the CPU" below), with BLAS syrk for every product of a matrix with its own
+transpose (half the flops). Results are Python floats, never complex; a negative result is possible only from
+rounding and is clamped to 0 (see :func:`_assemble`).
 """
 from __future__ import annotations
 
@@ -76,8 +79,8 @@ _EIGENVALUE_ERROR, _NOISE_FLOOR = 8.0, 1e4
 
 # Relative cost per flop of each kernel against a matrix product, measured with 2 threads at d = 2048 on this
 # project's CPU (used only to choose the factors; every choice gives the same number): symmetric eigenvalues,
-# values only, 3.5× (its tridiagonal reduction is half BLAS-2); pivoted Cholesky 6×.
-_EIGVALSH_COST, _CHOLESKY_COST = 3.5, 6.0
+# values only, 3.5× (its tridiagonal reduction is half BLAS-2); Cholesky 5×.
+_EIGVALSH_COST, _CHOLESKY_COST = 3.5, 5.0
 
 Route = Literal["auto", "eigh", "exact"]
 _ROUTES = ("auto", "eigh", "exact")
@@ -358,9 +361,9 @@ def _nuclear_norm_eigh(c: torch.Tensor, zeros: int) -> tuple[torch.Tensor, torch
     each λ = σ² within about δ = _EIGENVALUE_ERROR·eps·λ_max, and sqrt turns that into an error of up to
     sqrt(δ) ≈ 1e-8 σ_max for a σ near 0 — the drift of sqrtm and eigvals on singular statistics, and of route
     (a) where C is nearly square with both sets about as large as d. Each eigenvalue below
-    _NOISE_FLOOR·eps·λ_max is therefore charged its worst case over a truth within δ of what we computed. Eigenvalues
-    above the floor are accurate far beyond their worst-case first-order bound δ/(2σ) (whose sum over
-    thousands of them would flag every covariance of 10 000 samples, where route (a) is exact to 1e-13):
+    _NOISE_FLOOR·eps·λ_max is therefore charged its worst case over a truth within δ of what we computed.
+    Eigenvalues above the floor are accurate far beyond their worst-case first-order bound δ/(2σ) (whose sum
+    over thousands of them would flag every covariance of 10 000 samples, where route (a) is exact to 1e-13):
     they are not charged. The estimate covered the measured error in every case of tests/test_frechet.py and
     benchmarks/fid.py, by 2.5× to 10⁴×.
     """
@@ -373,8 +376,8 @@ def _nuclear_norm_eigh(c: torch.Tensor, zeros: int) -> tuple[torch.Tensor, torch
     error = _EIGENVALUE_ERROR * _EPS * largest
     worst = torch.where(
         kept,
-        roots - (eigenvalues - error).clamp(min=0).sqrt(),  # the truth could be up to δ lower...
-        (eigenvalues.clamp(min=0) + error).sqrt(),  # ...or, for one set to 0, up to δ above what we saw
+        roots - (eigenvalues - error).clamp(min=0).sqrt(),  # a kept λ: the truth may be up to δ lower
+        (eigenvalues.clamp(min=0) + error).sqrt(),  # a λ set to 0: the truth may be up to δ above it
     )
     near_floor = eigenvalues <= _NOISE_FLOOR * _EPS * largest
     return roots.sum(), torch.where(near_floor, worst, 0.0).sum()
@@ -390,13 +393,13 @@ def _nuclear_norm_svd(c: torch.Tensor) -> torch.Tensor:
 def _trace_sqrt(
     f1: _Factor, f2: _Factor, route: str, accept: Callable[[torch.Tensor, torch.Tensor], bool] | None = None
 ) -> torch.Tensor:
-    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖F2ᵀ F1‖_*. ``route="auto"`` keeps route (a) when ``accept(value, bound)``."""
+    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖F2ᵀ F1‖_*. ``route="auto"`` keeps route (a) when ``accept(value, error)``."""
     c = _product_tn(f2.matrix, f1.matrix)
     scale = f1.scale * f2.scale
     if route != "exact":
         zeros = max(min(c.shape) - min(f1.known_rank, f2.known_rank), 0)
-        value, bound = _nuclear_norm_eigh(c, zeros)
-        if route == "eigh" or accept(value * scale, bound * scale):
+        value, error = _nuclear_norm_eigh(c, zeros)
+        if route == "eigh" or accept(value * scale, error * scale):
             return value * scale
     return _nuclear_norm_svd(c) * scale
 
@@ -406,10 +409,10 @@ def _fid_from_factors(
 ) -> float:
     terms = mean_term + trace1 + trace2
 
-    def accurate_enough(trace_sqrt: torch.Tensor, bound: torch.Tensor) -> bool:
+    def accurate_enough(trace_sqrt: torch.Tensor, error: torch.Tensor) -> bool:
         # Relative to the FID, with a floor for (near-)identical sets where the FID itself is rounding noise.
         fid = float(terms - 2.0 * trace_sqrt)
-        return 2.0 * float(bound) <= AUTO_TOLERANCE * max(fid, 1e-6 * float(terms))
+        return 2.0 * float(error) <= AUTO_TOLERANCE * max(fid, 1e-6 * float(terms))
 
     return _assemble(mean_term, trace1, trace2, _trace_sqrt(f1, f2, route, accurate_enough))
 
