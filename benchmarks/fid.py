@@ -12,7 +12,7 @@ What each timing includes (all float64, on the CPU unless --device cuda, same ma
 - ours auto      ``frechet_distance(mu1, s1, mu2, s2)`` / ``fid_from_features(f1, f2)``, the defaults: route (a)
                  (one symmetric eigenvalue problem) with its error bound checked, route (b) (an SVD) where the
                  bound is not within 1e-9 of the FID. The note says which ran.
-- ours eigh      ``route="eigh"``: route (a) alone, no check (the fastest; off by ~1e-8 near N ≈ d).
+- ours eigh      ``route="eigh"``: route (a) alone, no check (the fastest; off by 1e-8–1e-6 for N ≈ M ≈ d).
 - ours exact     ``route="exact"``: route (b) alone (never squares).
 - eigvalsh floor one ``torch.linalg.eigvalsh`` of a min(N, d)-sized symmetric matrix, nothing else: the one
                  kernel route (a) cannot do without, so fastest reference / floor is the most any method built

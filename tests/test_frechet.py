@@ -205,6 +205,66 @@ def test_the_gpu_code_path_gives_the_same_numbers(monkeypatch):
         assert rel(compute(), expected[key]) < 1e-9, key
 
 
+def test_auto_catches_a_flat_tail_of_small_eigenvalues_under_a_small_fid():
+    """Many eigenvalues just above route (a)'s noise floor, and an FID far below the traces: each carries an
+    error ~eps·λ_max/(2σ), and together they are worth 1e-6 of this FID; "auto" must notice."""
+    d, rng = 200, np.random.default_rng(0)
+    q1 = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    q2 = np.linalg.qr(q1 + 1e-3 * rng.standard_normal((d, d)))[0]
+    spectrum = np.r_[1.0, np.full(d - 1, 3e-6)]
+    s1, s2 = ((q * spectrum) @ q.T for q in (q1, q2))
+    s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
+    mu1, mu2 = np.zeros(d), np.r_[1e-2, np.zeros(d - 1)]
+    exact = frechet_distance(mu1, s1, mu2, s2, route="exact")
+    assert rel(frechet_distance(mu1, s1, mu2, s2, route="eigh"), exact) > 1e-8  # route (a) alone drifts here
+    assert rel(frechet_distance(mu1, s1, mu2, s2), exact) < 1e-10
+
+
+@pytest.mark.parametrize("factor", [1e-85, 1e-60, 1e60, 1e76])
+def test_far_from_unit_scale_features_give_the_scaled_fid(factor):
+    x, y = gaussian_pair(50, 40, 20, seed=8)  # N > d and N < d on the two sides
+    expected = fid_from_features(x, y) * factor**2
+    for route in ("auto", "eigh", "exact"):
+        assert rel(fid_from_features(factor * x, factor * y, route=route), expected) < 1e-9, route
+    (mu1, s1), (mu2, s2) = stats(factor * x), stats(factor * y)
+    assert rel(frechet_distance(mu1, s1, mu2, s2), expected) < 1e-9
+
+
+def test_features_whose_squares_overflow_raise_value_error():
+    x, y = gaussian_pair(50, 40, 20, seed=8)
+    with pytest.raises(ValueError, match="overflow float64.*rescale"):
+        fid_from_features(1e200 * x, 1e200 * y)
+
+
+def test_a_nearly_symmetric_covariance_is_read_the_same_on_every_path(monkeypatch):
+    """Asymmetry within the accepted tolerance (float32-accumulated covariances) is symmetrised, so SciPy's
+    solvers (which read one triangle) and torch's (the other) see the same matrix."""
+    x, y = gaussian_pair(3000, 2000, 64, seed=9)
+    (mu1, s1), (mu2, s2) = stats(x), stats(y)
+    s1_perturbed = s1 + np.triu(np.full_like(s1, 0.9e-6 * np.abs(s1).max()), 1)
+    original = s1_perturbed.copy()
+    symmetrised = frechet_distance(mu1, (s1_perturbed + s1_perturbed.T) / 2, mu2, s2)
+    assert frechet_distance(mu1, s1_perturbed, mu2, s2) == pytest.approx(symmetrised, rel=1e-12)
+    assert np.array_equal(s1_perturbed, original)  # the caller's matrix is not touched
+    monkeypatch.setattr(frechet, "_scipy_for", lambda t: False)
+    assert frechet_distance(mu1, s1_perturbed, mu2, s2) == pytest.approx(symmetrised, rel=1e-12)
+
+
+def test_zero_covariances_and_constant_features(capfd):
+    mu, zero = np.zeros(8), np.zeros((8, 8))
+    assert frechet_distance(mu, zero, mu + 1, zero) == pytest.approx(8.0)
+    x = np.ones((20, 8))
+    assert fid_from_features(x, x + 2.0) == pytest.approx(32.0)
+    assert capfd.readouterr().err == ""  # no BLAS complaint about empty operands
+
+
+def test_torch_thread_setting_is_left_alone():
+    before = torch.get_num_threads()
+    x, y = gaussian_pair(300, 200, 64, seed=10)
+    fid_from_features(torch.from_numpy(x), torch.from_numpy(y))
+    assert torch.get_num_threads() == before
+
+
 # ------------------------------------------------------------------------- never complex, never negative
 def test_identical_sets_give_zero_not_a_negative_number():
     x, _ = gaussian_pair(30, 30, 128, seed=6, relu=True)
@@ -295,3 +355,5 @@ def test_bad_statistics_raise_value_error():
         frechet_distance(mu, np.diag([1.0, 1.0, 1.0, -0.5]), mu, s)
     with pytest.raises(ValueError, match="route must be"):
         fid_from_features(np.ones((3, 2)), np.ones((3, 2)), route="sqrtm")
+    with pytest.raises(ValueError, match="mu is empty"):
+        frechet_distance(np.zeros(0), np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0)))

@@ -97,12 +97,16 @@ def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> A
     Symmetry is checked to a loose relative tolerance (covariances accumulated in float32 are symmetric only to
     ~1e-7) on up to 256 evenly spaced rows against the matching columns: a full check reads the whole matrix
     transposed (60 ms at d = 2048, as long as the rest of a small FID), while what it guards against — a
-    matrix that is not a covariance, e.g. the product of two — is asymmetric everywhere. The solvers read one
-    triangle, so the matrix is not symmetrised. Positive semi-definiteness is checked where it costs nothing,
-    inside the Fréchet distance's factorisation.
+    matrix that is not a covariance, e.g. the product of two — is asymmetric everywhere. A matrix whose
+    sampled entries are not exactly symmetric (within the tolerance) comes back symmetrised, (Σ + Σᵀ)/2, a new
+    array: solvers read one triangle, and the CPU and GPU ones read different triangles, so they must see the
+    same numbers in both. Positive semi-definiteness is checked where it costs nothing, inside the Fréchet
+    distance's factorisation.
     """
     s = _to_float64(sigma, name)
     shape = tuple(s.shape)
+    if len(shape) == 2 and shape[0] == shape[1] == 0:
+        raise ValueError(f"{name}: an empty 0×0 matrix; statistics of d-dimensional features have d ≥ 1")
     if len(shape) != 2 or shape[0] != shape[1] or (dim is not None and shape[0] != dim):
         expected = f"{dim}×{dim}" if dim is not None else "d×d"
         raise ValueError(
@@ -114,18 +118,19 @@ def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> A
     if not bool(lib.isfinite(s.sum())) and not bool(lib.isfinite(s).all()):
         raise ValueError(f"{name}: contains NaN or Inf; recompute the covariance from finite features")
     d = shape[0]
-    if d:
-        rows = np.unique(np.linspace(0, d - 1, min(d, 256)).astype(np.int64))
-        if isinstance(s, torch.Tensor):
-            rows = torch.from_numpy(rows).to(s.device)
-        sampled_rows, sampled_cols = s[rows, :], s[:, rows].T
-        scale = float(abs(sampled_rows).max())
-        asym = float(abs(sampled_rows - sampled_cols).max())
-        if asym > 1e-6 * max(scale, np.finfo(np.float64).tiny):
-            raise ValueError(
-                f"{name}: not symmetric (|Σ − Σᵀ| up to {asym:.3g}, |Σ| up to {scale:.3g}); pass a covariance "
-                f"matrix, not e.g. the product of two covariances"
-            )
+    rows = np.unique(np.linspace(0, d - 1, min(d, 256)).astype(np.int64))
+    if isinstance(s, torch.Tensor):
+        rows = torch.from_numpy(rows).to(s.device)
+    sampled_rows, sampled_cols = s[rows, :], s[:, rows].T
+    scale = float(abs(sampled_rows).max())
+    asym = float(abs(sampled_rows - sampled_cols).max())
+    if asym > 1e-6 * max(scale, np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{name}: not symmetric (|Σ − Σᵀ| up to {asym:.3g}, |Σ| up to {scale:.3g}); pass a covariance "
+            f"matrix, not e.g. the product of two covariances"
+        )
+    if asym > 0:
+        s = (s + s.T) / 2
     return s
 
 
@@ -136,6 +141,8 @@ def validate_stats(mu, sigma, name: str = "stats") -> tuple[Array, Array]:
         m = m[0]
     if m.ndim != 1:
         raise ValueError(f"{name}: mu has shape {tuple(m.shape)}; pass the mean as a vector of length d")
+    if m.shape[0] == 0:
+        raise ValueError(f"{name}: mu is empty; statistics of d-dimensional features have d ≥ 1")
     lib = torch if isinstance(m, torch.Tensor) else np
     if not bool(lib.isfinite(m).all()):
         raise ValueError(f"{name}: mu contains NaN or Inf; recompute the statistics from finite features")

@@ -36,12 +36,12 @@ Then two ways to the nuclear norm:
     singular values unchanged), so no covariance is formed either.
 
 ``route="auto"`` (the default) runs (a), estimates its error from the very eigenvalues it computed
-(:func:`_nuclear_norm_eigh`: the worst case of each eigenvalue near the noise floor), and recomputes by (b)
-when that estimate exceeds 1e-9 of the FID. The estimate is conservative (2.5–10⁴× the measured error), so
-(b) runs wherever C has singular values near 1e-6 σ_max or below: with Inception-like features at d = 2048,
-for two sets of equal size from N = M = 800 to 3000 (C is then square or d×d, and a square matrix's smallest
-singular values sit near 0). Route (a) is really off only near N = M ≈ d (by 2e-8 at N = M = 2000, 1e-7 at
-2048–2080; by 1e-6 at N = M = 256, d = 256); elsewhere in that band it would have been right to 1e-12, but
+(:func:`_nuclear_norm_eigh`), and recomputes by (b) when that estimate exceeds 1e-9 of the FID. The estimate
+is conservative, so (b) runs wherever C has singular values near 1e-6 σ_max or below: with Inception-like
+features at d = 2048, for two sets of equal size from N = M = 800 to 3000 (C is then square or d×d, and a
+square matrix's smallest singular values sit near 0). Route (a) is really off only near N = M ≈ d (by 2e-8
+at N = M = 2000, 1e-7 at 2048–2080; by 1e-6 at N = M = 200–270, d = 256) and under a flat tail of small
+eigenvalues with an FID far below the traces; elsewhere in that band it would have been right to 1e-12, but
 the eigenvalues it computed do not tell those cases apart. Unequal sizes (1500 against 2000, 2000 against
 10 000), sets well below d (N = M = 600) and covariances of many samples (N = M = 5000, 10 000) keep route (a).
 
@@ -54,9 +54,9 @@ rounding and is clamped to 0 (see :func:`_assemble`).
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -93,21 +93,13 @@ def _check_route(route: str) -> None:
 
 # ------------------------------------------------------------------------------- one BLAS on the CPU
 # On the CPU every BLAS / LAPACK call here goes through SciPy's OpenBLAS — not numpy's (a second OpenBLAS with
-# threads of its own) and not torch's MKL — while torch's own element-wise work runs on one thread. Two thread
-# pools on the same cores slow each other down: each pool's idle threads spin for a while after a call, and
-# the other pool's threads then wait at every barrier for a core (an eigenvalue problem of 500×500 right after
-# a product in the other library took 65–75 ms instead of 9–12, a mean over 500×2048 features 15 ms instead
-# of 1). On a GPU everything is torch.
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
+# threads of its own) and not torch's MKL or thread pool — and the element-wise work on large arrays is
+# numpy's, which runs on the calling thread. Two thread pools on the same cores slow each other down: each
+# pool's idle threads spin for a while after a call, and the other pool's threads then wait at every barrier
+# for a core (an eigenvalue problem of 500×500 right after a product in the other library took 65–75 ms
+# instead of 9–12, a torch mean over 500×2048 features 15 ms instead of 1). On a GPU everything is torch. The
+# one exception is the QR decomposition of route (b) for a set with more rows than d (torch's is 3–5× faster
+# than SciPy's OpenBLAS; it runs before any SciPy call of its computation).
 def _scipy_for(t: torch.Tensor) -> bool:
     """Whether ``t``'s linear algebra goes through SciPy (CPU) rather than torch (GPU; tests also force the
     torch path on CPU tensors to check it where no GPU is)."""
@@ -134,16 +126,32 @@ def _product_tn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(blas.dgemm(1.0, fa, fb, trans_a=1 - a_transposed, trans_b=b_transposed))
 
 
-def _gram(c: torch.Tensor) -> torch.Tensor:
-    """The smaller of CᵀC and CCᵀ (both have the squared singular values of C as their non-zero eigenvalues).
-    On the CPU by BLAS syrk, half the flops of a product, which fills the upper triangle only."""
+def _largest_entry(c: torch.Tensor) -> float:
+    """max |c_ij| (one pass, no temporary: BLAS idamax on the CPU)."""
+    if not _scipy_for(c):
+        return float(c.abs().max())
+    from scipy.linalg import blas
+
+    flat = _fortran(c.numpy())[0].ravel(order="K")
+    return abs(float(flat[blas.idamax(flat)]))
+
+
+def _gram(c: torch.Tensor, scale: float) -> torch.Tensor:
+    """The smaller of CᵀC and CCᵀ divided by scale² (both have the squared singular values of C as their
+    non-zero eigenvalues). On the CPU by BLAS syrk, half the flops of a product, which fills the upper triangle
+    only. Scaling by max |c_ij| keeps the squares inside float64's range for features from ~1e-150 to 1e150
+    (unscaled, entries of C beyond 1e154 overflow and below 1e-162 underflow)."""
     tall = c.shape[0] >= c.shape[1]
     if not _scipy_for(c):
+        c = c / scale
         return c.T @ c if tall else c @ c.T
     from scipy.linalg import blas
 
     fc, transposed = _fortran(c.numpy())  # dsyrk: trans=0 gives fc fcᵀ, trans=1 gives fcᵀ fc
-    return torch.from_numpy(blas.dsyrk(1.0, fc, trans=(1 - transposed) if tall else transposed, lower=0))
+    trans = (1 - transposed) if tall else transposed
+    if 1e-100 <= scale <= 1e100:  # the products of entries stay in range: scale the sums (syrk's alpha)
+        return torch.from_numpy(blas.dsyrk(1.0 / scale**2, fc, trans=trans, lower=0))
+    return torch.from_numpy(blas.dsyrk(1.0, fc / scale, trans=trans, lower=0))
 
 
 def _eigvalsh(g: torch.Tensor) -> torch.Tensor:
@@ -199,6 +207,10 @@ def _factor_tolerance(sigma: torch.Tensor) -> float:
     through as extra "rank": every noise column adds a spurious singular value of size sqrt(noise) to the
     nuclear norm. ‖Σ‖_F is an upper bound of λ_max that costs O(d²).
     """
+    if _scipy_for(sigma):
+        from scipy.linalg import norm
+
+        return float(16 * _EPS * norm(sigma.numpy(), check_finite=False))
     return float(16 * _EPS * torch.linalg.matrix_norm(sigma))
 
 
@@ -242,9 +254,10 @@ def _pivoted_cholesky_factor(sigma: torch.Tensor) -> torch.Tensor | None:
     factor, pivots, rank, info = lapack.dpstrf(sigma.numpy().T, tol=tolerance, lower=1)
     if info < 0 or rank == 0:
         return None
-    # dpstrf leaves Σ's upper triangle in place; zero it. The Fortran-ordered factor's transpose is C-ordered,
-    # where triu_ runs at memory speed (np.tril on the Fortran array is 50× slower).
-    torch.from_numpy(factor[:, :rank].T).triu_()
+    # dpstrf leaves Σ's upper triangle in place; zero it column by column (contiguous in Fortran order: 2 ms
+    # at d = 2048, where np.tril builds a mask and takes 100 ms).
+    for j in range(1, rank):
+        factor[:j, j] = 0.0
     f = np.empty((d, rank))
     f[pivots - 1] = factor[:, :rank]  # F = Pᵀ L: F Fᵀ = Σ when Σ[order][:, order] = L Lᵀ
     f = torch.from_numpy(f)
@@ -263,7 +276,12 @@ def _pivoted_cholesky_factor(sigma: torch.Tensor) -> torch.Tensor | None:
 
 def _eigen_factor(sigma: torch.Tensor, name: str) -> torch.Tensor:
     """F = V_r Λ_r^{1/2} (d×r) with F Fᵀ = Σ, keeping only the numerically non-zero eigenvalues."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(sigma)
+    if _scipy_for(sigma):
+        from scipy.linalg import eigh
+
+        eigenvalues, eigenvectors = (torch.from_numpy(a) for a in eigh(sigma.numpy(), check_finite=False))
+    else:
+        eigenvalues, eigenvectors = torch.linalg.eigh(sigma)
     largest = eigenvalues.max()
     _check_psd(eigenvalues.min(), largest, name)
     keep = eigenvalues > _rank_tolerance(largest)
@@ -357,17 +375,25 @@ def _nuclear_norm_eigh(c: torch.Tensor, zeros: int) -> tuple[torch.Tensor, torch
     """(‖C‖_* by route (a), an estimate of its error). ``zeros``: eigenvalues of the Gram matrix that are 0 by
     construction (they are set to 0 and add nothing to the estimate).
 
-    Route (a)'s error comes from the eigenvalues near its noise floor: a backward-stable eigensolver returns
-    each λ = σ² within about δ = _EIGENVALUE_ERROR·eps·λ_max, and sqrt turns that into an error of up to
-    sqrt(δ) ≈ 1e-8 σ_max for a σ near 0 — the drift of sqrtm and eigvals on singular statistics, and of route
-    (a) where C is nearly square with both sets about as large as d. Each eigenvalue below
-    _NOISE_FLOOR·eps·λ_max is therefore charged its worst case over a truth within δ of what we computed.
-    Eigenvalues above the floor are accurate far beyond their worst-case first-order bound δ/(2σ) (whose sum
-    over thousands of them would flag every covariance of 10 000 samples, where route (a) is exact to 1e-13):
-    they are not charged. The estimate covered the measured error in every case of tests/test_frechet.py and
-    benchmarks/fid.py, by 2.5× to 10⁴×.
+    A backward-stable eigensolver returns each λ = σ² of the Gram matrix with an absolute error of about
+    eps·λ_max, and the square root turns that into an error of about eps·λ_max / (2σ) — up to sqrt(eps·λ_max)
+    ≈ 1e-8 σ_max for a σ near 0 (the drift of sqrtm and eigvals on singular statistics). The estimate has
+    two parts:
+    - eigenvalues below _NOISE_FLOOR·eps·λ_max are charged their worst case over a truth within
+      δ = _EIGENVALUE_ERROR·eps·λ_max of what we computed: errors there do not average out (a square root of
+      noise is biased), and this is what flags C nearly square with both sets about as large as d;
+    - the others are charged eps·λ_max / (2σ) each, added with random signs (the square root of the sum of
+      squares): their worst-case sum would flag every covariance of 10 000 samples, where route (a) is exact
+      to 1e-13, but a flat tail of many small eigenvalues under a small FID does add up (a case the first
+      part alone missed by 1e-6).
+    The estimate covered the measured error in every case of tests/test_frechet.py and benchmarks/fid.py.
     """
-    eigenvalues = _eigvalsh(_gram(c))[zeros:]  # ascending
+    if min(c.shape) == 0:
+        return c.new_zeros(()), c.new_zeros(())
+    scale = _largest_entry(c)
+    if scale == 0.0:
+        return c.new_zeros(()), c.new_zeros(())
+    eigenvalues = _eigvalsh(_gram(c, scale))[zeros:]  # ascending, of (C / scale)ᵀ(C / scale)
     if eigenvalues.numel() == 0:
         return c.new_zeros(()), c.new_zeros(())
     largest = eigenvalues[-1].clamp(min=0)
@@ -380,7 +406,9 @@ def _nuclear_norm_eigh(c: torch.Tensor, zeros: int) -> tuple[torch.Tensor, torch
         (eigenvalues.clamp(min=0) + error).sqrt(),  # a λ set to 0: the truth may be up to δ above it
     )
     near_floor = eigenvalues <= _NOISE_FLOOR * _EPS * largest
-    return roots.sum(), torch.where(near_floor, worst, 0.0).sum()
+    first_order = torch.where(near_floor, 0.0, _EPS * largest / (2 * torch.where(near_floor, 1.0, roots)))
+    estimate = torch.where(near_floor, worst, 0.0).sum() + torch.linalg.vector_norm(first_order)
+    return roots.sum() * scale, estimate * scale
 
 
 def _nuclear_norm_svd(c: torch.Tensor) -> torch.Tensor:
@@ -445,16 +473,11 @@ def frechet_distance(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array, route
     well-conditioned statistics) without scipy's ``sqrtm``: no eps retry, never complex, never negative. Both
     covariances are factored (pivoted Cholesky on the CPU, which also proves them PSD), then ``route`` as in the
     module docstring: ``"auto"`` (route (a) with its error bound checked, route (b) where it is not within
-    1e-9 of the FID), ``"eigh"`` (route (a) alone: fastest, but off by up to ~1e-7 relative when both
-    covariances are singular with N just below d) or ``"exact"`` (route (b) alone).
+    1e-9 of the FID), ``"eigh"`` (route (a) alone: fastest, but off by up to ~1e-6 relative for two sets of
+    about d samples each, see the module docstring) or ``"exact"`` (route (b) alone).
     numpy or torch in (CUDA tensors are processed on their GPU), float64 inside, Python float out.
     """
     _check_route(route)
-    with _one_torch_thread():
-        return _frechet_distance(mu1, sigma1, mu2, sigma2, route)
-
-
-def _frechet_distance(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array, route: str) -> float:
     m1, s1 = validate_stats(mu1, sigma1, "first statistics (mu1, sigma1)")
     m2, s2 = validate_stats(mu2, sigma2, "second statistics (mu2, sigma2)")
     if m1.shape != m2.shape:
@@ -464,6 +487,7 @@ def _frechet_distance(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array, rout
         )
     m1, s1, m2, s2 = as_tensors(m1, s1, m2, s2)
     diff = m1 - m2
+    _check_range(torch.trace(s1) + torch.trace(s2) + diff @ diff, "statistics")
     f1, f2 = _covariance_factor(s1, "sigma1"), _covariance_factor(s2, "sigma2")
     return _fid_from_factors(diff @ diff, torch.trace(s1), torch.trace(s2), f1, f2, route)
 
@@ -476,31 +500,57 @@ def fid_from_features(f1: Array, f2: Array, route: Route = "auto") -> float:
     N = M = 500: ~20 ms against seconds for sqrtm); ``"exact"`` never forms a covariance at all.
     """
     _check_route(route)
-    with _one_torch_thread():
-        x, y = as_tensors(*validate_feature_pair(f1, f2))
-        return _fid_tensors(x, y, route)
+    x, y = as_tensors(*validate_feature_pair(f1, f2))
+    return _fid_tensors(x, y, route)
+
+
+def _centre(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, x − mean), a new tensor: the caller's features are never modified."""
+    if not _scipy_for(x):
+        mean = x.mean(dim=0)
+        return mean, x - mean
+    a = x.numpy()
+    mean = a.mean(axis=0)
+    return torch.from_numpy(mean), torch.from_numpy(a - mean)
 
 
 def _sum_of_squares(centred: torch.Tensor) -> torch.Tensor:
-    # ‖X_c‖_F² = (N−1) tr Σ: no covariance needed. A BLAS dot (4e-15 relative on 10 000 × 2048, 8× faster than
-    # (x * x).sum(), which builds the squares); not vector_norm().square() (2e-14).
-    flat = centred.reshape(-1)
-    return torch.dot(flat, flat)
+    """‖X_c‖_F² = (N−1) tr Σ: no covariance needed. A BLAS dot (4e-15 relative on 10 000 × 2048, 8× faster than
+    (x * x).sum(), which builds the squares); not vector_norm().square() (2e-14)."""
+    if not _scipy_for(centred):
+        flat = centred.reshape(-1)
+        return torch.dot(flat, flat)
+    from scipy.linalg import blas
+
+    flat = centred.numpy().reshape(-1)
+    chunk = 1 << 28  # BLAS takes 32-bit lengths
+    total = sum(blas.ddot(flat[i:i + chunk], flat[i:i + chunk]) for i in range(0, flat.size, chunk))
+    return torch.tensor(total, dtype=torch.float64)
+
+
+def _check_range(total_variance: torch.Tensor, name: str) -> None:
+    """The squares of the inputs must fit in float64 (the Fréchet distance is quadratic in them)."""
+    value = float(total_variance)
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{name}: squared magnitudes overflow float64 (values near 1e154 or above); rescale them, e.g. divide "
+            f"both sets by the same constant — FID scales with its square"
+        )
+    if 0.0 < value < sys.float_info.min * 1e20:
+        raise ValueError(
+            f"{name}: squared magnitudes underflow float64 (values near 1e-144 or below); rescale them, e.g. "
+            f"multiply both sets by the same constant — FID scales with its square"
+        )
 
 
 def _fid_tensors(x: torch.Tensor, y: torch.Tensor, route: str = "auto") -> float:
     """FID on validated float64 tensors on one device (the loop body of FID-vs-N and the bootstrap)."""
-    with _one_torch_thread():
-        return _fid_centred(x, y, route)
-
-
-def _fid_centred(x: torch.Tensor, y: torch.Tensor, route: str) -> float:
     n, d = x.shape
     m = y.shape[0]
-    mu1, mu2 = x.mean(dim=0), y.mean(dim=0)
+    (mu1, xc), (mu2, yc) = _centre(x), _centre(y)
     diff = mu1 - mu2
-    xc, yc = x - mu1, y - mu2
     trace1, trace2 = _sum_of_squares(xc) / (n - 1), _sum_of_squares(yc) / (m - 1)
+    _check_range(trace1 + trace2, "features")
     if route == "exact":
         g1, g2 = _exact_factor(xc), _exact_factor(yc)
     else:
@@ -525,10 +575,9 @@ def trace_sqrt_symmetric(sigma1: Array, sigma2: Array, factor: str = "auto") -> 
             f"covariances differ in size: sigma1 is {tuple(s1.shape)}, sigma2 is {tuple(s2.shape)}; both must come "
             f"from the same extractor and layer"
         )
-    with _one_torch_thread():
-        s1, s2 = as_tensors(s1, s2)
-        f1, f2 = _covariance_factor(s1, "sigma1", factor), _covariance_factor(s2, "sigma2", factor)
-        return float(_trace_sqrt(f1, f2, "eigh"))
+    s1, s2 = as_tensors(s1, s2)
+    f1, f2 = _covariance_factor(s1, "sigma1", factor), _covariance_factor(s2, "sigma2", factor)
+    return float(_trace_sqrt(f1, f2, "eigh"))
 
 
 def trace_sqrt_exact(f1: Array, f2: Array) -> float:
@@ -537,6 +586,5 @@ def trace_sqrt_exact(f1: Array, f2: Array) -> float:
     X, Y are the centred feature sets (N×d, M×d). Exact, and cheap when N and M are below d: the SVD is of an
     N×M matrix (QR first reduces a side with more than d rows to d).
     """
-    with _one_torch_thread():
-        x, y = as_tensors(*validate_feature_pair(f1, f2))
-        return float(_trace_sqrt(_exact_factor(x - x.mean(dim=0)), _exact_factor(y - y.mean(dim=0)), "exact"))
+    x, y = as_tensors(*validate_feature_pair(f1, f2))
+    return float(_trace_sqrt(_exact_factor(_centre(x)[1]), _exact_factor(_centre(y)[1]), "exact"))
