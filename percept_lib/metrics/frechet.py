@@ -478,7 +478,7 @@ def frechet_distance(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array, route
     Drop-in for pytorch-fid's ``calculate_frechet_distance`` and clean-fid's ``frechet_distance`` (same value on
     well-conditioned statistics) without scipy's ``sqrtm``: no eps retry, never complex, never negative. Both
     covariances are factored (pivoted Cholesky on the CPU, which also proves them PSD), then ``route`` as in the
-    module docstring: ``"auto"`` (route (a) with its error bound checked, route (b) where it is not within
+    module docstring: ``"auto"`` (route (a) with its error estimate checked, route (b) where it is not within
     1e-9 of the FID), ``"eigh"`` (route (a) alone: fastest, but off by up to ~1e-6 relative for two sets of
     about d samples each, see the module docstring) or ``"exact"`` (route (b) alone).
     numpy or torch in (CUDA tensors are processed on their GPU), float64 inside, Python float out.
@@ -493,9 +493,10 @@ def frechet_distance(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array, route
         )
     m1, s1, m2, s2 = as_tensors(m1, s1, m2, s2)
     diff = m1 - m2
-    _check_range(torch.trace(s1) + torch.trace(s2) + diff @ diff, "statistics")
+    mean_term, trace1, trace2 = diff @ diff, torch.trace(s1), torch.trace(s2)
+    _check_range(mean_term + trace1 + trace2, "statistics")
     f1, f2 = _covariance_factor(s1, "sigma1"), _covariance_factor(s2, "sigma2")
-    return _fid_from_factors(diff @ diff, torch.trace(s1), torch.trace(s2), f1, f2, route)
+    return _fid_from_factors(mean_term, trace1, trace2, f1, f2, route)
 
 
 def fid_from_features(f1: Array, f2: Array, route: Route = "auto") -> float:
