@@ -132,10 +132,11 @@ def main() -> None:
             ("clean-fid", "stats", lambda: cleanfid_fd(mu1, s1, mu2, s2)),
             ("torchmetrics", "stats", sync(lambda: float(_compute_fid(*stats_t)))),
         ]
-        for route in ("auto", "eigh", "exact"):
-            rows.append((f"ours {route}", "stats", sync(lambda route=route: frechet_distance(*stats_t, route=route))))
-        for route in ("auto", "eigh", "exact"):
-            rows.append((f"ours {route}", "feats", sync(lambda route=route: fid_from_features(t1, t2, route=route))))
+        ours = {"stats": lambda route: frechet_distance(*stats_t, route=route),
+                "feats": lambda route: fid_from_features(t1, t2, route=route)}
+        for kind, compute in ours.items():
+            for route in ("auto", "eigh", "exact"):
+                rows.append((f"ours {route}", kind, sync(lambda compute=compute, route=route: compute(route))))
         k = min(n, args.d)
         gram = torch.from_numpy(f1[:k, :k].T @ f1[:k, :k]).to(device)
         rows.append(("eigvalsh floor", "floor", sync(lambda: torch.linalg.eigvalsh(gram).sum())))

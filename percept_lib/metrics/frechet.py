@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -355,8 +355,9 @@ def _plan(n1: int, n2: int, d: int) -> tuple[bool, bool]:
         prepare = sum(n * d * d + _CHOLESKY_COST * d**3 / 3 for n, raw in ((n1, raw1), (n2, raw2)) if not raw)
         return prepare + 2.0 * d * r1 * r2 + large * small**2 + _EIGVALSH_COST * 4.0 / 3.0 * small**3
 
-    options = [(raw1, raw2) for raw1 in {n1 <= d, True} for raw2 in {n2 <= d, True}]
-    return min(options, key=lambda plan: cost(*plan))
+    choices1 = (True,) if n1 <= d else (True, False)
+    choices2 = (True,) if n2 <= d else (True, False)
+    return min(((raw1, raw2) for raw1 in choices1 for raw2 in choices2), key=lambda plan: cost(*plan))
 
 
 def _feature_factor(centred: torch.Tensor, raw: bool) -> _Factor:
@@ -394,14 +395,10 @@ def _nuclear_norm_eigh(c: torch.Tensor, zeros: int) -> tuple[torch.Tensor, torch
       part alone missed by 1e-6).
     The estimate covered the measured error in every case of tests/test_frechet.py and benchmarks/fid.py.
     """
-    if min(c.shape) == 0:
-        return c.new_zeros(()), c.new_zeros(())
-    scale = _largest_entry(c)
-    if scale == 0.0:
+    scale = _largest_entry(c) if c.numel() else 0.0
+    if scale == 0.0 or zeros >= min(c.shape):  # C = 0, or all its singular values are 0 by construction
         return c.new_zeros(()), c.new_zeros(())
     eigenvalues = _eigvalsh(_gram(c, scale))[zeros:]  # ascending, of (C / scale)ᵀ(C / scale)
-    if eigenvalues.numel() == 0:
-        return c.new_zeros(()), c.new_zeros(())
     largest = eigenvalues[-1].clamp(min=0)
     kept = eigenvalues > _rank_tolerance(largest)
     roots = torch.where(kept, eigenvalues, 0.0).sqrt()
@@ -424,31 +421,27 @@ def _nuclear_norm_svd(c: torch.Tensor) -> torch.Tensor:
     return _svdvals(c).sum()
 
 
-def _trace_sqrt(
-    f1: _Factor, f2: _Factor, route: str, accept: Callable[[torch.Tensor, torch.Tensor], bool] | None = None
-) -> torch.Tensor:
-    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖F2ᵀ F1‖_*. ``route="auto"`` keeps route (a) when ``accept(value, error)``."""
+def _trace_sqrt(f1: _Factor, f2: _Factor, route: str, terms: float = 0.0) -> torch.Tensor:
+    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖F2ᵀ F1‖_*. ``terms`` = ‖μ1−μ2‖² + tr Σ1 + tr Σ2, which ``route="auto"`` needs to
+    judge route (a)'s error against the FID."""
     c = _product_tn(f2.matrix, f1.matrix)
     scale = f1.scale * f2.scale
     if route != "exact":
         zeros = max(min(c.shape) - min(f1.known_rank, f2.known_rank), 0)
         value, error = _nuclear_norm_eigh(c, zeros)
-        if route == "eigh" or accept(value * scale, error * scale):
-            return value * scale
+        value, error = value * scale, error * scale
+        # Relative to the FID, with a floor for (near-)identical sets where the FID itself is rounding noise.
+        fid = terms - 2.0 * float(value)
+        if route == "eigh" or 2.0 * float(error) <= AUTO_TOLERANCE * max(fid, 1e-6 * terms):
+            return value
     return _nuclear_norm_svd(c) * scale
 
 
 def _fid_from_factors(
     mean_term: torch.Tensor, trace1: torch.Tensor, trace2: torch.Tensor, f1: _Factor, f2: _Factor, route: str
 ) -> float:
-    terms = mean_term + trace1 + trace2
-
-    def accurate_enough(trace_sqrt: torch.Tensor, error: torch.Tensor) -> bool:
-        # Relative to the FID, with a floor for (near-)identical sets where the FID itself is rounding noise.
-        fid = float(terms - 2.0 * trace_sqrt)
-        return 2.0 * float(error) <= AUTO_TOLERANCE * max(fid, 1e-6 * float(terms))
-
-    return _assemble(mean_term, trace1, trace2, _trace_sqrt(f1, f2, route, accurate_enough))
+    terms = float(mean_term + trace1 + trace2)
+    return _assemble(mean_term, trace1, trace2, _trace_sqrt(f1, f2, route, terms))
 
 
 def _assemble(mean_term: torch.Tensor, trace1: torch.Tensor, trace2: torch.Tensor, trace_sqrt: torch.Tensor) -> float:
