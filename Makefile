@@ -39,10 +39,10 @@ test-notebooks: env
 # Execute every notebook headless (fast mode unless FAST=0) into build/executed/.
 FAST ?= 1
 run: env
-	$(PY) -m percept_lib.classroom run --out build/executed --fast $(FAST)
+	$(PY) -m percept_lib.teaching run --out build/executed --fast $(FAST)
 
 student: env
-	$(PY) -m percept_lib.classroom student --out build/student
+	$(PY) -m percept_lib.teaching student --out build/student
 
 # JupyterLab in headless Chromium (Debian's chromium; .ci/run installs it when absent).
 test-browser: env
@@ -50,7 +50,7 @@ test-browser: env
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
 site: env
-	$(PY) -m percept_lib.site --out build/site $(if $(filter 0,$(FAST)),--full,)
+	$(PY) -m percept_lib.teaching.site --out build/site $(if $(filter 0,$(FAST)),--full,) $(if $(filter 1,$(INSTRUCTOR)),--instructor,)
 
 bench: env
 	$(PY) benchmarks/fid.py

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from percept_lib.classroom import execute, notebooks  # noqa: E402
+from percept_lib.teaching.editions import execute, notebooks  # noqa: E402
 
 
 def main() -> None:

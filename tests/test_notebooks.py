@@ -1,4 +1,4 @@
-"""Notebooks as tests: papermill runs with non-default parameters, the student edition, stripped outputs.
+"""Notebooks as tests: the student edition run with non-default parameters (papermill), structure, stripped outputs.
 
 The stored (default) parameters are executed by nbval in `make test` (`PERCEPT_FAST=1 pytest --nbval-lax
 notebooks`). All runs use random weights (PERCEPT_WEIGHTS=random): no pretrained file can be had in CI.
@@ -9,9 +9,9 @@ import os
 import nbformat
 import pytest
 
-from percept_lib import classroom
+from percept_lib.teaching import editions
 
-NOTEBOOKS = classroom.notebooks()
+NOTEBOOKS = editions.notebooks()
 pytestmark = pytest.mark.notebooks
 CELL_TIMEOUT = int(os.environ.get("PERCEPT_NB_TIMEOUT", "600"))
 
@@ -48,15 +48,21 @@ def test_notebook_structure(path):
     for heading in ("learning objectives", "prerequisites", "recap", "further reading"):
         assert heading in text, f"{path.name}: no '{heading}' section"
     assert "test_parameters" in nb.metadata.get("percept", {}), "metadata.percept.test_parameters"
+    assert "## questionnaire" in text, f"{path.name}: ends with a questionnaire"
+    assert any("answer" in t for t in tags), f"{path.name}: the questionnaire's answers (cells tagged 'answer')"
+    assert any("finding" in t for t in tags), f"{path.name}: no finding cell states what this run shows"
+    experiments = [c for c, t in zip(nb.cells, tags) if "solution" in t and c.metadata.get("experiment")]
+    assert experiments, f"{path.name}: at least one predict-then-measure exercise (solution metadata 'experiment')"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_student_edition_runs_with_other_parameters_and_fails_exactly_on_the_stubs(path, tmp_path, notebook_env):
-    """One run checks three things: the student edition has no solution left, it runs with the notebook's
-    non-default test parameters (papermill), and only the check cells of the stubbed exercises fail.
-    (The solution edition with the stored defaults is executed by nbval.)"""
+def test_student_edition_runs_to_the_end_with_other_parameters(path, tmp_path, notebook_env):
+    """One run checks four things: the student edition has no solution left, "Run All" reaches the end
+    with the notebook's non-default test parameters (papermill) and reports every exercise as not
+    attempted, and every finding cell rendered a finding from this run's numbers.
+    (The instructor edition with the stored defaults is executed by nbval.)"""
     nb = nbformat.read(path, as_version=4)
-    student = classroom.make_student_edition(nb)
+    student = editions.make_student_edition(nb)
     # Nothing of the solution remains: no line of a solution body appears in the student edition.
     student_code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
     for cell in nb.cells:
@@ -67,6 +73,10 @@ def test_student_edition_runs_with_other_parameters_and_fails_exactly_on_the_stu
                     line = ast.get_source_segment(cell.source, stmt).strip()
                     if len(line) > 12:
                         assert line not in student_code, f"solution line leaked: {line!r}"
+    student_text = "\n".join(c.source for c in student.cells)
+    for cell in nb.cells:
+        if "answer" in cell.metadata.get("tags", []):
+            assert cell.source not in student_text, "a questionnaire answer leaked into the student edition"
     student_path = tmp_path / path.name
     nbformat.write(student, student_path)
     params = dict(nb.metadata["percept"]["test_parameters"])
@@ -74,21 +84,26 @@ def test_student_edition_runs_with_other_parameters_and_fails_exactly_on_the_stu
     out_path = tmp_path / ("run_" + path.name)
     import papermill
 
-    try:  # every cell runs (allow_errors); papermill then reports the failed check cells, as expected
-        papermill.execute_notebook(str(student_path), str(out_path), parameters=params, kernel_name="python3",
-                                   cwd=str(path.parent), execution_timeout=CELL_TIMEOUT, progress_bar=False,
-                                   allow_errors=True)
-    except papermill.PapermillExecutionError:
-        pass
+    papermill.execute_notebook(str(student_path), str(out_path), parameters=params, kernel_name="python3",
+                               cwd=str(path.parent), execution_timeout=CELL_TIMEOUT, progress_bar=False)
     out = nbformat.read(out_path, as_version=4)
-    errored = [c.id for c in out.cells if c.cell_type == "code"
-               and any(o.get("output_type") == "error" for o in c.outputs)]
-    checks = [c.id for c in out.cells if "check" in c.metadata.get("tags", [])]
-    assert errored == checks, "only the check cells of the stubbed exercises may fail"
-    for c in out.cells:
-        if c.id in checks:
-            assert [o for o in c.outputs if o.get("output_type") == "error"][-1]["ename"] == "NotImplementedError"
-    text = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.outputs)
+
+    def text_of(cell):
+        return "".join(o.get("text", "") for o in cell.outputs)
+
+    for cell in out.cells:
+        if "check" in cell.metadata.get("tags", []):
+            assert "not attempted yet" in text_of(cell), f"check cell {cell.id} did not report the stub"
+    report = text_of(out.cells[-1])
+    for name in editions.exercise_names(nb):
+        assert f"{name}" in report and "not run" not in report, f"{name} missing from the report:\n{report}"
+    for cell in out.cells:
+        if "finding" in cell.metadata.get("tags", []):
+            rendered = [o for o in cell.outputs if o.get("output_type") == "display_data"
+                        and "Finding — this run" in o.get("data", {}).get("text/markdown", "")]
+            assert rendered, f"finding cell {cell.id} rendered no finding"
+            assert "random weights" in rendered[0]["data"]["text/markdown"]
+    text = "".join(text_of(c) for c in out.cells if c.cell_type == "code")
     assert "RANDOM WEIGHTS" in text, "the random-weights banner is shown"
     injected = [c for c in out.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected, "papermill injected the non-default parameters"
@@ -101,9 +116,10 @@ def test_the_six_notebooks_in_order():
 
 
 def test_make_student_writes_every_notebook_without_solutions(tmp_path):
-    written = classroom.build_student(tmp_path)
+    written = editions.build_student(tmp_path)
     assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
     for path in written:
         nb = nbformat.read(path, as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
         assert sum("NotImplementedError" in c.source for c in nb.cells if c.cell_type == "code") >= 2
+        assert not any("answer" in c.metadata.get("tags", []) for c in nb.cells)

@@ -1,8 +1,12 @@
 """A rendered site of the executed notebooks: one HTML page each (figures embedded) and an index page
 with each notebook's title, learning objectives, run time and weights mode.
 
-    python -m percept_lib.site --out build/site            # fast mode (the default)
-    python -m percept_lib.site --out build/site --full     # the full versions
+The site is for students: it renders the student edition (no solution code, no questionnaire answers)
+unless the instructor edition is asked for.
+
+    python -m percept_lib.teaching.site --out build/site                 # student edition, fast mode
+    python -m percept_lib.teaching.site --out build/site --full          # the full versions
+    python -m percept_lib.teaching.site --out build/site --instructor    # with solutions and answers
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .classroom import NOTEBOOK_DIR, execute, notebooks
+from .editions import NOTEBOOK_DIR, execute, make_student_edition, notebooks
 
 
 def notebook_summary(nb) -> dict:
@@ -43,26 +47,37 @@ def render_html(nb, path: Path) -> None:
 
 
 def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: bool = True,
-               timeout: int = 900) -> Path:
-    """Execute (unless ``run=False``) and render every notebook of ``folder`` into ``out``; returns index.html."""
+               timeout: int = 900, instructor: bool = False) -> Path:
+    """Execute (unless ``run=False``) and render every notebook of ``folder`` into ``out``; returns index.html.
+
+    The student edition unless ``instructor``."""
     import nbformat
 
-    from .weights import weights_mode
+    from ..weights import weights_mode
 
     out = Path(out)
+    edition = "instructor" if instructor else "student"
     (out / "executed").mkdir(parents=True, exist_ok=True)
+    (out / "source").mkdir(parents=True, exist_ok=True)
     entries = []
     for path in notebooks(folder):
+        nb = nbformat.read(path, as_version=4)
+        source = path
+        if not instructor:
+            source = out / "source" / path.name
+            nbformat.write(make_student_edition(nb), source)
+            nb = nbformat.read(source, as_version=4)
         executed = out / "executed" / path.name
         seconds = None
         if run:
-            seconds = execute(path, executed, {"fast": fast}, timeout=timeout)
+            print(f"executing {path.name} ({edition} edition, {'fast' if fast else 'full'} mode)…", flush=True)
+            seconds = execute(source, executed, {"fast": fast}, timeout=timeout, cwd=path.parent)
+            print(f"  {seconds:.0f} s", flush=True)
             nb = nbformat.read(executed, as_version=4)
-        else:
-            nb = nbformat.read(path, as_version=4)
         page = path.with_suffix(".html").name
         render_html(nb, out / page)
         entries.append({"file": page, "notebook": path.name, "seconds": seconds,
+                        "edition": edition,
                         "mode": ("fast" if fast else "full") if run else "not executed", **notebook_summary(nb)})
     weights = weights_mode()
     items = []
@@ -71,7 +86,7 @@ def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: b
         runtime = f"{e['seconds']:.0f} s" if e["seconds"] is not None else "—"
         items.append(
             f'<section><h2><a href="{html.escape(e["file"])}">{html.escape(e["title"] or e["notebook"])}</a></h2>'
-            f'<p class="meta">{html.escape(e["notebook"])} · {html.escape(e["mode"])} · run time {runtime} · '
+            f'<p class="meta">{html.escape(e["notebook"])} · {e["edition"]} edition · {html.escape(e["mode"])} · run time {runtime} · '
             f'weights: {html.escape(weights)}</p><ul>{objectives}</ul></section>')
     banner = "" if weights == "pretrained" else (
         '<p class="warn">⚠ Executed with RANDOM weights (PERCEPT_WEIGHTS=random): numbers and figures are '
@@ -91,12 +106,14 @@ def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: b
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m percept_lib.site", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m percept_lib.teaching.site", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="build/site")
     parser.add_argument("--full", action="store_true", help="run the full versions, not fast mode")
+    parser.add_argument("--instructor", action="store_true",
+                        help="render the instructor edition (solutions and questionnaire answers)")
     args = parser.parse_args(argv)
-    index = build_site(Path(args.out), fast=not args.full)
+    index = build_site(Path(args.out), fast=not args.full, instructor=args.instructor)
     print(index)
     return 0
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import random_crops
-from .images import validate_images
+from ..data import random_crops
+from ..images import validate_images
 
 
 class ESPCN(nn.Module):

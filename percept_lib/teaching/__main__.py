@@ -1,0 +1,5 @@
+import sys
+
+from .editions import main
+
+sys.exit(main())
