@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 env: $(STAMP)
 
 lab: env
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The whole suite: unit, parity, bad-input tests and the notebooks (papermill + nbval), the notebooks
 # in fast mode with random weights (no pretrained file can be downloaded in CI).
@@ -53,8 +53,7 @@ site: env
 	$(PY) -m percept_lib.teaching.site --out build/site $(if $(filter 0,$(FAST)),--full,) $(if $(filter 1,$(INSTRUCTOR)),--instructor,)
 
 bench: env
-	$(PY) benchmarks/fid.py
-	$(PY) benchmarks/losses.py
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf build .pytest_cache

@@ -148,3 +148,14 @@ def test_asking_for_a_missing_gpu_is_a_clear_error(monkeypatch):
     assert classroom.resolve_device("auto") == "cpu"
     with pytest.raises(ValueError, match="no CUDA GPU"):
         classroom.resolve_device("cuda")
+
+
+def test_running_the_notebooks_offline_without_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("PERCEPT_WEIGHTS", raising=False)
+    monkeypatch.setenv("PERCEPT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert editions.main(["run", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "PERCEPT_WEIGHTS=random" in err and "weights fetch" in err
+    assert not (tmp_path / "out").exists()  # nothing started

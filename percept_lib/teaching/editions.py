@@ -142,6 +142,31 @@ def execute(path: Path, out: Path, parameters: dict | None = None, timeout: int 
     return time.perf_counter() - start
 
 
+def weights_problem() -> str | None:
+    """One line saying why the notebooks cannot get their pretrained weights, or None when they can.
+
+    Fetches what is missing up front (the notebooks would fetch it anyway), so that an offline machine
+    learns in one line, before any notebook starts, what to do instead of a traceback from inside a cell.
+    """
+    from .. import weights
+
+    if weights.weights_mode() == "random":
+        return None
+    for name, artifact in weights.ARTIFACTS.items():
+        if not artifact.fetchable or weights.cached_path(name) is not None:
+            continue
+        try:
+            weights.resolve(name)
+        except weights.WeightsUnavailableError as err:  # its message already names the file and the fix
+            return f"{err} (e.g. `PERCEPT_WEIGHTS=random make run`)"
+        except Exception as err:  # a refused or broken download: the same two ways out
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return (f"pretrained weights '{name}' could not be fetched ({reason}). Fetch them with "
+                    "`python -m percept_lib weights fetch --all`, or run with PERCEPT_WEIGHTS=random for "
+                    "illustrative numbers (e.g. `PERCEPT_WEIGHTS=random make run`).")
+    return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m percept_lib.teaching")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +180,10 @@ def main(argv=None) -> int:
         for p in build_student(Path(args.out)):
             print(p)
         return 0
+    problem = weights_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     for path in notebooks():
         seconds = execute(path, Path(args.out) / path.name, {"fast": bool(args.fast)})
         print(f"{path.name}: {seconds:.1f} s", flush=True)

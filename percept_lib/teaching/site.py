@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .editions import NOTEBOOK_DIR, execute, make_student_edition, notebooks
+from .editions import NOTEBOOK_DIR, execute, make_student_edition, notebooks, weights_problem
 
 
 def notebook_summary(nb) -> dict:
@@ -113,6 +113,10 @@ def main(argv=None) -> int:
     parser.add_argument("--instructor", action="store_true",
                         help="render the instructor edition (solutions and questionnaire answers)")
     args = parser.parse_args(argv)
+    problem = weights_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     index = build_site(Path(args.out), fast=not args.full, instructor=args.instructor)
     print(index)
     return 0
