@@ -31,7 +31,8 @@ def _links(path: Path) -> _Links:
 def _tiny_notebook(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# 01 — A tiny lesson\n\n## Learning objectives\n- plot a line\n- read a title\n"),
+        nbformat.v4.new_markdown_cell("# 01 — A tiny lesson\n\n## Learning objectives\n- plot a line\n"
+                                      "- read a `title` and its\n  **whole** sentence\n\n## Prerequisites\nNone.\n"),
         nbformat.v4.new_code_cell("fast = False\nseed = 0\ndevice = 'auto'", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
             "import matplotlib.pyplot as plt\n"
@@ -52,7 +53,8 @@ def _tiny_notebook(folder: Path) -> Path:
 
 def test_summary_reads_title_and_objectives(tmp_path):
     nb = nbformat.read(_tiny_notebook(tmp_path), as_version=4)
-    assert notebook_summary(nb) == {"title": "01 — A tiny lesson", "objectives": ["plot a line", "read a title"]}
+    assert notebook_summary(nb) == {"title": "01 — A tiny lesson",
+                                    "objectives": ["plot a line", "read a `title` and its **whole** sentence"]}
 
 
 def test_built_site_links_resolve_and_figures_are_embedded(tmp_path, monkeypatch):
@@ -65,6 +67,7 @@ def test_built_site_links_resolve_and_figures_are_embedded(tmp_path, monkeypatch
     assert parsed.links == ["01_tiny.html"]
     text = index.read_text()
     assert "01 — A tiny lesson" in text and "plot a line" in text and "run time" in text
+    assert "<code>title</code> and its <strong>whole</strong> sentence" in text  # markdown rendered, not cut
     assert "RANDOM weights" in text
     page = _links(tmp_path / "site" / "01_tiny.html")
     assert any(src.startswith("data:image/png;base64,") for src in page.images)

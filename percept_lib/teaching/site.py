@@ -22,7 +22,8 @@ from .editions import NOTEBOOK_DIR, execute, make_student_edition, notebooks, we
 
 
 def notebook_summary(nb) -> dict:
-    """Title (first level-1 heading) and learning objectives (the list under that heading)."""
+    """Title (first level-1 heading) and learning objectives (the list under that heading, each item whole,
+    continuation lines included, still in markdown)."""
     title, objectives = "", []
     for cell in nb.cells:
         if cell.cell_type != "markdown":
@@ -31,11 +32,21 @@ def notebook_summary(nb) -> dict:
             m = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
             if m:
                 title = m.group(1).strip()
-        m = re.search(r"learning objectives\W*\n((?:\s*[-*\d.]+\s+.+\n?)+)", cell.source, flags=re.I)
+        m = re.search(r"learning objectives[^\n]*\n(.*?)(?=^#|\Z)", cell.source, flags=re.I | re.M | re.S)
         if m and not objectives:
-            objectives = [re.sub(r"^\s*[-*\d.]+\s+", "", line).strip()
-                          for line in m.group(1).strip().splitlines() if line.strip()]
+            for line in m.group(1).splitlines():
+                if re.match(r"^\s*(?:[-*]|\d+\.)\s+", line):
+                    objectives.append(re.sub(r"^\s*(?:[-*]|\d+\.)\s+", "", line).strip())
+                elif line.strip() and objectives:
+                    objectives[-1] += " " + line.strip()
     return {"title": title, "objectives": objectives}
+
+
+def markdown_inline(text: str) -> str:
+    """An objective's markdown (code, emphasis, links) as HTML, without the paragraph around it."""
+    import mistune
+
+    return re.sub(r"^<p>|</p>\s*$", "", mistune.html(text).strip())
 
 
 def render_html(nb, path: Path) -> None:
@@ -82,7 +93,7 @@ def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: b
     weights = weights_mode()
     items = []
     for e in entries:
-        objectives = "".join(f"<li>{html.escape(o)}</li>" for o in e["objectives"])
+        objectives = "".join(f"<li>{markdown_inline(o)}</li>" for o in e["objectives"])
         runtime = f"{e['seconds']:.0f} s" if e["seconds"] is not None else "—"
         items.append(
             f'<section><h2><a href="{html.escape(e["file"])}">{html.escape(e["title"] or e["notebook"])}</a></h2>'
