@@ -18,11 +18,10 @@ env: $(STAMP)
 lab: env
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# The whole suite: unit, parity, bad-input tests and the notebooks (papermill + nbval), the notebooks
-# in fast mode with random weights (no pretrained file can be downloaded in CI).
+# The whole suite: unit, parity, bad-input tests and each notebook executed once (papermill, fast mode,
+# random weights: no pretrained file can be downloaded in CI). `make test-nbval`: the stored defaults, nbval.
 test: env
 	$(PY) -m pytest
-	$(MAKE) --no-print-directory test-nbval
 
 test-nbval: env
 	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
