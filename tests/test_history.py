@@ -88,13 +88,127 @@ def test_bad_paths_are_explained(tmp_path):
         record(junk, "fid", 1.0, 2)
 
 
-def test_regressions_follow_each_metrics_direction():
+def _series(metric, points, **fields):
+    """Rows of one metric in checkpoint order: points are (checkpoint, value) or (checkpoint, value, std)."""
+    rows = []
+    for point in points:
+        row = {"metric": metric, "checkpoint": point[0], "value": point[1], **fields}
+        if len(point) > 2:
+            row["std"] = point[2]
+        rows.append(row)
+    return rows
+
+
+def test_without_uncertainty_the_relative_threshold_follows_each_metrics_direction():
     from percept_lib.metrics.history import regressions
 
-    fid = [{"metric": "fid", "checkpoint": c, "value": v} for c, v in [("a", 10.0), ("b", 8.0), ("c", 8.2), ("d", 9.0)]]
-    clip = [{"metric": "clip-score", "checkpoint": c, "value": v} for c, v in [("a", 0.7), ("b", 0.6), ("c", 0.8)]]
-    assert regressions(fid, 0.05) == ["d"]          # 9.0 is 12.5 % worse than the best 8.0; 8.2 only 2.5 %
-    assert regressions(fid, 0.0) == ["c", "d"]
-    assert regressions(clip, 0.05) == ["b"]
-    with pytest.raises(ValueError, match="threshold"):
-        regressions(fid, -1)
+    fid = _series("fid", [("a", 10.0), ("b", 8.0), ("c", 8.2), ("d", 9.0)])
+    clip = _series("clip-score", [("a", 0.7), ("b", 0.6), ("c", 0.8)])
+    # d: 9.0 is 9.8 % worse than c's 8.2; c is only 2.5 % worse than b's 8.0
+    assert [a.checkpoint for a in regressions(fid, 0.05)] == ["d"]
+    assert [a.checkpoint for a in regressions(fid, 0.0)] == ["c", "d"]
+    assert [a.checkpoint for a in regressions(clip, 0.05)] == ["b"]   # higher is better: 0.6 after 0.7
+    (alert,) = regressions(fid, 0.05)
+    assert alert.basis == "relative threshold"
+    assert (alert.previous_checkpoint, alert.previous, alert.value) == ("c", 8.2, 9.0)
+    assert alert.difference == pytest.approx(0.8) and alert.allowed == pytest.approx(0.41)
+    assert "relative threshold" in alert.describe() and "REGRESSION" in alert.describe()
+
+
+def test_a_better_checkpoint_with_a_noisy_metric_is_not_flagged_and_a_real_regression_is():
+    from percept_lib.metrics.history import compare_checkpoints, regressions
+
+    # The history that raised the false alarm: step_2000 is the better model by construction, but its KID
+    # (lower is better) came out 492 higher, on estimates whose spread over subsets is 2289 and 611.
+    kid = _series("kid", [("step_1000", -962.8, 2289.3), ("step_2000", -470.9, 611.5),
+                          ("step_3000", 2500.0, 400.0)])
+    comparisons = compare_checkpoints(kid)
+    first = comparisons[0]
+    assert first.checkpoint == "step_2000" and not first.flagged and first.basis == "std"
+    assert first.difference == pytest.approx(491.9)
+    assert first.allowed == pytest.approx(2 * (2289.3 ** 2 + 611.5 ** 2) ** 0.5)   # z·sqrt(σ₁² + σ₂²), z = 2
+    # step_3000 is worse by 2970.9 against an allowed 2·sqrt(611.5² + 400²) = 1461.5: a real regression.
+    (alert,) = regressions(kid)
+    assert alert.checkpoint == "step_3000" and alert.basis == "std" and alert.metric == "kid"
+    assert alert.difference == pytest.approx(2970.9) and alert.allowed == pytest.approx(1461.5, abs=0.1)
+    assert "from the recorded std" in alert.describe()
+    # The old rule (5 % relative) flagged step_2000 here; with z = 0.2 the same noise no longer protects it.
+    assert [a.checkpoint for a in regressions(kid, z=0.2)] == ["step_2000", "step_3000"]
+
+
+def test_intervals_in_extra_are_read_as_95_percent_intervals():
+    from percept_lib.metrics.history import regressions, uncertainty
+
+    row = {"metric": "fid", "checkpoint": "a", "value": 10.0, "extra": {"ci_low": 8.04, "ci_high": 11.96}}
+    assert uncertainty(row) == (pytest.approx(1.0, rel=1e-3), "interval")       # 3.92 wide = ±1.96 σ
+    later = {"metric": "fid", "checkpoint": "b", "value": 12.0, "extra": {"ci_low": 10.04, "ci_high": 13.96}}
+    assert regressions([row, later]) == []                                        # 2.0 < 2·sqrt(2) = 2.83
+    worse = dict(later, value=13.0)
+    (alert,) = regressions([row, worse])
+    assert alert.basis == "interval" and alert.allowed == pytest.approx(2 * 2 ** 0.5, rel=1e-3)
+    # higher-is-better pairs metric with intervals (as the pairs command records them)
+    psnr = [{"metric": "pairs/psnr", "checkpoint": c, "value": v, "extra": {"ci_low": v - 0.2, "ci_high": v + 0.2}}
+            for c, v in [("a", 30.0), ("b", 29.9), ("c", 29.0)]]
+    assert [a.checkpoint for a in regressions(psnr)] == ["c"]
+
+
+def test_relative_threshold_only_where_a_row_has_no_uncertainty():
+    from percept_lib.metrics.history import compare_checkpoints
+
+    rows = _series("kid", [("a", 1.0, 0.5), ("b", 1.2), ("c", 1.3, 0.5), ("d", 1.4, 0.5)])
+    bases = {c.checkpoint: (c.basis, c.flagged) for c in compare_checkpoints(rows, threshold=0.05)}
+    # b has no std: a→b and b→c fall back to 5 %; c→d has both std values and is within 2·sqrt(0.5)
+    assert bases == {"b": ("relative threshold", True), "c": ("relative threshold", True), "d": ("std", False)}
+    # a NaN std counts as none recorded
+    nan_std = _series("kid", [("a", 1.0, float("nan")), ("b", 1.2, 0.5)])
+    assert compare_checkpoints(nan_std)[0].basis == "relative threshold"
+
+
+def test_only_comparable_rows_are_compared():
+    from percept_lib.metrics.history import compare_checkpoints
+
+    rows = (_series("fid", [("a", 10.0)], n=1000) + _series("fid", [("b", 30.0)], n=100)
+            + _series("fid", [("c", 10.2)], n=1000) + _series("fid", [("d", 50.0)], n=1000, tag="other")
+            + [{"metric": "fid", "checkpoint": "e", "value": float("nan"), "n": 1000}])
+    comparisons = compare_checkpoints(rows)
+    # b is at another N (FID's bias differs), d belongs to another tag, e has no value: only a→c is compared
+    assert [(c.previous_checkpoint, c.checkpoint) for c in comparisons] == [("a", "c")]
+
+
+def test_history_rows_from_the_database_work_end_to_end(tmp_path):
+    from percept_lib.metrics.history import regressions
+
+    db = tmp_path / "h.sqlite"
+    for ckpt, value, std in [("s1", 0.050, 0.004), ("s2", 0.052, 0.004), ("s3", 0.080, 0.004)]:
+        record(db, "kid", value, 500, std=std, n_reference=500, tag="t", checkpoint=ckpt)
+    record(db, "fid", 20.0, 500, checkpoint="s1", tag="t", extra={"ci_low": 19.0, "ci_high": 21.5})
+    record(db, "fid", 19.0, 500, checkpoint="s2", tag="t", extra={"ci_low": 18.0, "ci_high": 20.5})
+    alerts = regressions(read_history(db))
+    assert [(a.metric, a.checkpoint, a.basis) for a in alerts] == [("kid", "s3", "std")]
+    assert set(alerts[0].to_dict()) >= {"checkpoint", "metric", "previous", "value", "difference", "allowed", "basis"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": -1}, "threshold"),
+    ({"threshold": float("nan")}, "threshold"),
+    ({"z": 0}, "z="),
+])
+def test_bad_rule_parameters_are_refused(kwargs, message):
+    from percept_lib.metrics.history import regressions
+
+    with pytest.raises(ValueError, match=message):
+        regressions(_series("fid", [("a", 1.0), ("b", 2.0)]), **kwargs)
+
+
+def test_bad_rows_are_explained():
+    from percept_lib.metrics.history import regressions
+
+    with pytest.raises(ValueError, match="no 'value'"):
+        regressions([{"metric": "fid", "checkpoint": "a"}])
+    with pytest.raises(ValueError, match="polarity unknown"):
+        regressions(_series("made-up-metric", [("a", 1.0), ("b", 2.0)]))
+    with pytest.raises(ValueError, match="negative"):
+        regressions(_series("kid", [("a", 1.0, -0.1), ("b", 2.0, 0.1)]))
+    with pytest.raises(ValueError, match="ci_low"):
+        regressions([{"metric": "fid", "checkpoint": "a", "value": 1.0, "extra": {"ci_low": 2.0, "ci_high": 1.0}},
+                     {"metric": "fid", "checkpoint": "b", "value": 1.0}])

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import metrics_cmd, pairs_cmd, weights_cmd
+from . import history_cmd, metrics_cmd, pairs_cmd, weights_cmd
 
 # Each module adds its sub-commands with ``register(subparsers)``; each sub-command sets ``func``.
-COMMAND_MODULES = [weights_cmd, metrics_cmd, pairs_cmd]
+COMMAND_MODULES = [weights_cmd, metrics_cmd, pairs_cmd, history_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
