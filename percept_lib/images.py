@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 RESIZE_MODES = ("clean", "pytorch-fid")
@@ -187,18 +187,38 @@ def to_tensor(image) -> torch.Tensor:
     raise ValueError(f"cannot convert {type(image).__name__} to an image tensor")
 
 
-def load_image(path) -> torch.Tensor:
-    """One image file → 1×3×H×W float32 in [0, 1]. An unreadable file raises ValueError naming it."""
+_FLOAT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # decoded to float32: more than 8 bits per sample
+
+
+def decode_image(path) -> torch.Tensor:
+    """One image file → 3×H×W: uint8 for 8-bit images (the common case), float32 in [0, 1] otherwise.
+
+    The one decoder of the library: alpha dropped and palettes expanded (``convert("RGB")``, as clean-fid and
+    pytorch-fid do), 16-bit images keep their precision. Keeping 8-bit images as uint8 lets a loader move a
+    quarter of float32's bytes and resize on the device. An unreadable file raises ValueError naming it.
+    """
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
-            arr = pil_to_array(img)
+            if img.mode in _FLOAT_MODES:
+                return torch.from_numpy(pil_to_array(img)).permute(2, 0, 1).contiguous()
+            rgb = np.array(img.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except Exception as err:  # PIL raises many types for a broken file; all mean "cannot be read"
         raise ValueError(f"{path}: not a readable image ({err}); remove or replace the file") from None
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+
+
+def to_unit_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (0–255) → float32 in [0, 1]; a floating tensor is returned as it is."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def load_image(path) -> torch.Tensor:
+    """One image file → 1×3×H×W float32 in [0, 1]. An unreadable file raises ValueError naming it."""
+    return to_unit_float(decode_image(path))[None]
 
 
 def list_images(folder, extensions: Sequence[str] = IMAGE_EXTENSIONS, recursive: bool = True) -> list[Path]:
@@ -262,6 +282,13 @@ def load_folder(
 # Resizing (Parmar et al. 2022: the resize mode moves FID)
 # ----------------------------------------------------------------------------------------------------
 
+def check_resize_mode(mode: str) -> str:
+    """The one check of a resize mode; returns it."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode {mode!r}: use 'clean' (clean-fid, PIL bicubic) or 'pytorch-fid' (bilinear)")
+    return mode
+
+
 def _as_hw(size) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
@@ -277,8 +304,7 @@ def resize(x: torch.Tensor, size, mode: str = "clean") -> torch.Tensor:
     ``"pytorch-fid"``: ``F.interpolate(mode="bilinear", align_corners=False)`` on the tensor, as
     pytorch-fid's ``resize_input``; differentiable, stays on the input's device.
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode {mode!r}: use one of {RESIZE_MODES}")
+    check_resize_mode(mode)
     h, w = _as_hw(size)
     if tuple(x.shape[-2:]) == (h, w) and mode == "pytorch-fid":
         return x

@@ -103,6 +103,16 @@ def use_random(override: str | None = None) -> bool:
     return weights_mode(override) == "random"
 
 
+RANDOM_LABEL = "random weights (illustrative)"
+RANDOM_BANNER = ("⚠ RANDOM WEIGHTS (PERCEPT_WEIGHTS=random): these numbers are illustrative only and not "
+                 "comparable with any published value")
+
+
+def label(pretrained: bool) -> str:
+    """What a result reports about the weights of the model that produced it (``extractor.pretrained``)."""
+    return "pretrained" if pretrained else RANDOM_LABEL
+
+
 def warn_random(what: str) -> None:
     warnings.warn(
         f"{what}: RANDOM weights (PERCEPT_WEIGHTS=random): results are illustrative only",
@@ -280,12 +290,6 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], name: str
                 f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(shapes)[:3]))
         raise WeightsCorruptError(f"weights file for '{name}' {path} does not fit the model: " + "; ".join(parts))
     module.load_state_dict(state, strict=True)
-
-
-def load_state_dict(name: str) -> dict[str, torch.Tensor]:
-    """Resolve and read the artifact's state dict (raises if unavailable or corrupt)."""
-    path = resolve(name)
-    return read_state_dict(path, name)
 
 
 def status_table() -> list[dict]:

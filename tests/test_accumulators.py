@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from percept_lib.metrics.accumulators import FID, KID, inception_layer
+from percept_lib.extractors.inception import inception_layer
+from percept_lib.metrics.accumulators import FID, KID
 from percept_lib.metrics.diversity import lpips_diversity, pairwise_lpips
 from percept_lib.metrics.stats import FeatureStats
 

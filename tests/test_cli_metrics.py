@@ -105,7 +105,7 @@ def test_fid_against_a_pytorch_fid_stats_file_says_n_is_unknown(inception, two_f
     code, out, _ = run_cli(capsys, "fid", a, b, "--dims", "64", "--json", "--no-progress")
     both = json.loads(out)
     # A file as pytorch-fid writes it: mu and sigma, no N.
-    from percept_lib.metrics.folders import folder_stats
+    from percept_lib.pipeline import folder_stats
 
     mu, sigma = folder_stats(b, layer=64, progress=False).compute()
     np.savez(tmp_path / "b.npz", mu=mu, sigma=sigma)

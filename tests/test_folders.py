@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
+from percept_lib.extractors.inception import InceptionFID
 from percept_lib.images import save_images
-from percept_lib.metrics import folders
-from percept_lib.metrics.folders import extract_folder, fid_folders, folder_features, folder_stats
+from percept_lib.pipeline import extract_folder, fid_folders, folder_features, folder_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,9 +82,9 @@ def test_clean_mode_is_clean_fid_resize_without_requantizing(inception, tmp_path
 def test_rerun_reads_the_cache_and_a_changed_file_invalidates_it(inception, tmp_path, feature_cache, monkeypatch):
     folder = mixed_folder(tmp_path / "imgs", 2, 2)
     before = sorted(p.name for p in folder.iterdir())
-    built = []
-    real_network = folders._network
-    monkeypatch.setattr(folders, "_network", lambda *a: built.append(1) or real_network(*a))
+    built = []  # one entry per folder run through the network
+    real_embed = InceptionFID.embed
+    monkeypatch.setattr(InceptionFID, "embed", lambda self, *a: built.append(1) or real_embed(self, *a))
 
     first = extract_folder(folder, layer=64, progress=False)
     assert not first.from_cache and len(built) == 1

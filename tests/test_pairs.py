@@ -11,7 +11,7 @@ import torch
 from percept_lib.cli import main as cli
 from percept_lib.data import distort, photos
 from percept_lib.images import load_image, save_images
-from percept_lib.metrics.pairs import evaluate_pairs, pair_folders, summarize
+from percept_lib.pipeline.pairs import evaluate_pairs, pair_folders, summarize
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,7 @@ def test_pickled_code_is_refused(empty_torch_home):
     path.parent.mkdir(parents=True)
     torch.save({"x": Evil()}, path)
     with pytest.raises(W.WeightsCorruptError, match="cannot be read"):
-        W.load_state_dict("alexnet")
+        W.read_state_dict(W.resolve("alexnet"), "alexnet")
 
 
 def test_random_weights_only_when_asked(empty_torch_home, monkeypatch):

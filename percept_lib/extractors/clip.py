@@ -14,8 +14,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .. import weights as W
-from .base import FeatureExtractor, seeded_init
+from ..images import to_unit_float, validate_images
+from .base import FeatureExtractor, load_backbone_weights, seeded_init
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -24,12 +24,14 @@ CLIP_SIZE = 224
 
 
 def clip_resize(x: torch.Tensor, size: int = CLIP_SIZE) -> torch.Tensor:
-    """CLIP's preprocessing on a tensor: bicubic (antialiased) resize of the shorter side, centre crop.
+    """CLIP's preprocessing on a tensor (uint8, or float in [0, 1]): bicubic (antialiased) resize of the shorter
+    side, centre crop.
 
     open_clip does the same with PIL on 8-bit images; the tensor route differs from it by resampling
     rounding only, and keeps the gradient. Bicubic interpolation overshoots at sharp edges; like PIL's
     8-bit output, the result is clamped to [0, 1].
     """
+    x = to_unit_float(x)
     h, w = x.shape[-2:]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
@@ -56,6 +58,8 @@ class CLIPViTB32(FeatureExtractor):
     name = "clip-vit-b-32"
     available_layers = ("embedding",)
     default_layers = ("embedding",)
+    embedding_layer = "embedding"
+    preprocess_on_cpu = False  # a tensor resize: runs on the batch, on its device
 
     def __init__(self, layers: Sequence[str] | None = None, weights: str | None = None):
         import open_clip
@@ -64,20 +68,27 @@ class CLIPViTB32(FeatureExtractor):
         with seeded_init(0), _quiet_root_logger():
             # open_clip logs "initialized randomly" here; the weights are loaded below, strictly.
             model = open_clip.create_model(CLIP_MODEL, pretrained=None)
-        if W.use_random(weights):
-            W.warn_random(self.name)
-            pretrained = False
-        else:
-            path = W.resolve(self.name)
-            W.load_into(model, W.read_state_dict(path, self.name), self.name, path)
-            pretrained = True
+        pretrained = load_backbone_weights(model, self.name, weights, self.name)
         self.model = model
         self.tokenizer = open_clip.get_tokenizer(CLIP_MODEL)
         self._finish(pretrained)
 
-    def forward(self, x):
-        from ..images import validate_images
+    # The folder pipeline's input protocol (see InceptionFID): preprocess, then embed.
+    preprocess = staticmethod(clip_resize)
 
+    @classmethod
+    def layer_name(cls, layer) -> str:
+        if layer not in (None, "embedding"):
+            raise ValueError(f"layer={layer!r}: {cls.name} has one tap, 'embedding'")
+        return "embedding"
+
+    def feature_dim(self, layer: str = "embedding") -> int:
+        return self.model.visual.output_dim
+
+    def embed(self, x: torch.Tensor, layer: str = "embedding") -> torch.Tensor:
+        return self.features(self.normalize(x))["embedding"]
+
+    def forward(self, x):
         # Resize (and clamp) the [0, 1] image first, then normalize, as open_clip's preprocessing does.
         return self.features(self.normalize(clip_resize(validate_images(x))))
 

@@ -1,17 +1,26 @@
 """DINOv2 ViT-S/14 (Oquab et al. 2023) through timm: CLS token and patch tokens as a feature map."""
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .. import weights as W
-from .base import FeatureExtractor, seeded_init
+from ..images import to_unit_float
+from .base import FeatureExtractor, load_backbone_weights, seeded_init
 
 DINOV2_MODEL = "vit_small_patch14_dinov2.lvd142m"
 PATCH = 14
+
+
+def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bicubic (antialiased, differentiable) resize to size×size; uint8 input is scaled to [0, 1] first."""
+    x = to_unit_float(x)
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
 
 
 class DINOv2ViTS14(FeatureExtractor):
@@ -24,6 +33,8 @@ class DINOv2ViTS14(FeatureExtractor):
     name = "dinov2-vits14"
     available_layers = ("cls", "patch")
     default_layers = ("cls", "patch")
+    embedding_layer = "cls"
+    preprocess_on_cpu = False  # a tensor resize: runs on the batch, on its device
 
     def __init__(self, layers: Sequence[str] | None = None, image_size: int = 224, weights: str | None = None):
         import timm
@@ -34,20 +45,32 @@ class DINOv2ViTS14(FeatureExtractor):
         self.image_size = image_size
         with seeded_init(0):
             model = timm.create_model(DINOV2_MODEL, pretrained=False, dynamic_img_size=True, num_classes=0)
-        if W.use_random(weights):
-            W.warn_random(self.name)
-            pretrained = False
-        else:
-            path = W.resolve(self.name)
-            W.load_into(model, W.read_state_dict(path, self.name), self.name, path)
-            pretrained = True
+        pretrained = load_backbone_weights(model, self.name, weights, self.name)
         self.model = model
         self._finish(pretrained)
 
+    # The folder pipeline's input protocol (see InceptionFID): preprocess, then embed.
+    @classmethod
+    def layer_name(cls, layer) -> str:
+        layer = cls.embedding_layer if layer is None else layer
+        if layer not in cls.available_layers:
+            raise ValueError(f"layer={layer!r}: {cls.name} has the taps {', '.join(cls.available_layers)}")
+        return layer
+
+    @property
+    def preprocess(self):
+        return functools.partial(resize_square, size=self.image_size)
+
+    def feature_dim(self, layer: str = "cls") -> int:
+        return self.model.embed_dim
+
+    def embed(self, x: torch.Tensor, layer: str = "cls") -> torch.Tensor:
+        """``cls``: the CLS token; ``patch``: the patch tokens averaged over the grid."""
+        out = self.features(self.normalize(x))[layer]
+        return out.mean(dim=(2, 3)) if out.dim() == 4 else out
+
     def features(self, x):
-        if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bicubic",
-                              align_corners=False, antialias=True)
+        x = resize_square(x, self.image_size)
         tokens = self.model.forward_features(x)
         prefix = self.model.num_prefix_tokens
         out = OrderedDict()

@@ -8,6 +8,7 @@ input of the auxiliary classifier) and ``pool3`` (2048-d, the final average pool
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Sequence
 
@@ -17,10 +18,32 @@ import torchvision
 from torch import nn
 from torchvision.models import inception as tv_inception
 
-from ..images import RESIZE_MODES, resize
+from ..images import check_resize_mode, resize, to_unit_float, validate_images
 from .base import FeatureExtractor, load_backbone_weights, seeded_init
 
 INCEPTION_SIZE = 299
+# The taps and their dimensions; pytorch-fid and torchmetrics name the taps by their dimension.
+INCEPTION_LAYERS = {"block64": 64, "block192": 192, "block768": 768, "pool3": 2048}
+
+
+def inception_layer(feature) -> str:
+    """The FID-Inception tap for ``feature``: a layer name (``"pool3"``) or its dimension (2048, 768, 192, 64)."""
+    if isinstance(feature, str) and feature in INCEPTION_LAYERS:
+        return feature
+    by_dim = {d: name for name, d in INCEPTION_LAYERS.items()}
+    try:
+        return by_dim[int(feature)]
+    except (TypeError, ValueError, KeyError):
+        choices = ", ".join(f"{d} ({name})" for name, d in INCEPTION_LAYERS.items())
+        raise ValueError(f"feature={feature!r}: use an Inception layer name or dimension: {choices}") from None
+
+
+def prepare_inception(images: torch.Tensor, mode: str) -> torch.Tensor:
+    """Decoded images (uint8, or float in [0, 1]) → 299×299 float in [0, 1], resized with ``mode``.
+
+    Module-level so that DataLoader workers can pickle it (see ``InceptionFID.preprocess``).
+    """
+    return resize(to_unit_float(images), INCEPTION_SIZE, mode)
 
 
 class FIDInceptionA(tv_inception.InceptionA):
@@ -117,13 +140,13 @@ class InceptionFID(FeatureExtractor):
     """
 
     name = "inception-fid"
-    available_layers = ("block64", "block192", "block768", "pool3")
+    available_layers = tuple(INCEPTION_LAYERS)
     default_layers = ("pool3",)
-    feature_dims = {"block64": 64, "block192": 192, "block768": 768, "pool3": 2048}
+    embedding_layer = "pool3"
+    resizes = True  # takes resize= (clean / pytorch-fid)
 
     def __init__(self, layers: Sequence[str] | None = None, resize: str = "clean", weights: str | None = None):
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"resize={resize!r}: use one of {RESIZE_MODES}")
+        check_resize_mode(resize)
         super().__init__(layers, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
         self.resize_mode = resize
         with seeded_init(0):
@@ -142,12 +165,31 @@ class InceptionFID(FeatureExtractor):
         self.blocks = nn.ModuleList(blocks[: last + 1])
         self._finish(pretrained)
 
-    def forward(self, x: torch.Tensor):
-        from ..images import validate_images
+    # The input protocol of the folder pipeline (shared with CLIPViTB32 and DINOv2ViTS14): ``preprocess``
+    # brings decoded images to the network's input, ``embed`` turns that input into one vector per image.
+    @classmethod
+    def layer_name(cls, layer) -> str:
+        return cls.embedding_layer if layer is None else inception_layer(layer)
 
-        x = validate_images(x)
-        x = resize(x, INCEPTION_SIZE, self.resize_mode)
-        return self.features(self.normalize(x))
+    @property
+    def preprocess(self):
+        return functools.partial(prepare_inception, mode=self.resize_mode)
+
+    @property
+    def preprocess_on_cpu(self) -> bool:
+        """Clean resizing is PIL on the 8-bit image: per image, on the CPU (the loader's workers)."""
+        return self.resize_mode == "clean"
+
+    @staticmethod
+    def feature_dim(layer: str) -> int:
+        return INCEPTION_LAYERS[inception_layer(layer)]
+
+    def embed(self, x: torch.Tensor, layer: str) -> torch.Tensor:
+        """Preprocessed batch → N×d: the tap, spatially averaged for the 64/192/768 blocks."""
+        return feature_vectors(self.features(self.normalize(x))[layer])
+
+    def forward(self, x: torch.Tensor):
+        return self.features(self.normalize(prepare_inception(validate_images(x), self.resize_mode)))
 
     def features(self, x):
         out = OrderedDict()

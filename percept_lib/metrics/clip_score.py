@@ -40,7 +40,7 @@ class CLIPScoreResult(NamedTuple):
     per_sample: torch.Tensor
 
 
-def _check_convention(convention: str) -> str:
+def check_convention(convention: str) -> str:
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r}: use 'hessel' (Hessel et al. 2021: 2.5·max(cos, 0) per "
                          "sample) or 'torchmetrics' (max(mean(100·cos), 0))")
@@ -79,7 +79,7 @@ def cosine_similarities(image_embeddings, text_embeddings) -> torch.Tensor:
 
 def clip_score_from_cosines(cosines, convention: str = "hessel") -> CLIPScoreResult:
     """Score from per-pair cosines (what an accumulator keeps) under ``convention``."""
-    _check_convention(convention)
+    check_convention(convention)
     cos = torch.as_tensor(cosines, dtype=torch.float64).detach().flatten()
     if cos.numel() == 0:
         raise ValueError("no image–caption pairs to score; pass at least one")
@@ -95,7 +95,7 @@ def clip_score_from_embeddings(image_embeddings, text_embeddings, convention: st
 
     The embeddings need not be normalized. ``convention``: ``"hessel"`` or ``"torchmetrics"`` (module docstring).
     """
-    _check_convention(convention)
+    check_convention(convention)
     return clip_score_from_cosines(cosine_similarities(image_embeddings, text_embeddings), convention)
 
 
@@ -151,7 +151,7 @@ def clip_score(
     """
     from ..images import validate_images
 
-    _check_convention(convention)
+    check_convention(convention)
     images = validate_images(images)
     texts = with_prefix(texts, prefix)
     if len(texts) != images.shape[0]:

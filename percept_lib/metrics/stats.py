@@ -185,14 +185,9 @@ class FeatureStats:
 
         Without ``n`` the statistics can be computed and compared but not updated or merged.
         """
-        with np.load(path) as data:
-            missing = {"mu", "sigma"} - set(data.files)
-            if missing:
-                raise ValueError(f"{path}: no {sorted(missing)} in the file (found {data.files}); not an FID statistics file")
-            mu = torch.from_numpy(np.asarray(data["mu"], dtype=np.float64))
-            sigma = torch.from_numpy(np.asarray(data["sigma"], dtype=np.float64))
-            n = int(data["n"]) if "n" in data.files else None
-            features = np.asarray(data["features"], dtype=np.float64) if "features" in data.files else None
+        data = read_stats_npz(path)
+        mu, sigma = torch.from_numpy(data["mu"]), torch.from_numpy(data["sigma"])
+        n, features = data["n"], data["features"]
         stats = cls(dim=mu.shape[0], keep_features=features is not None)
         stats.mean = mu
         if n is None:
@@ -204,6 +199,13 @@ class FeatureStats:
         if features is not None:
             stats._chunks = [torch.from_numpy(features)]
         return stats
+
+    def to(self, device) -> "FeatureStats":
+        """Move the state (float64 whatever the caller's dtype) to ``device``, in place. Returns self."""
+        move = (lambda t: None if t is None else t.to(device))
+        self.mean, self.m2, self._sigma_only = move(self.mean), move(self.m2), move(self._sigma_only)
+        self._chunks = [c.to(device) for c in self._chunks]
+        return self
 
     # -------------------------------------------------------------------------------------------- parallel
     def all_reduce(self, group=None) -> "FeatureStats":
@@ -263,6 +265,30 @@ class FeatureStats:
         if not self._chunks:
             return torch.zeros(0, self.dim or 0, dtype=torch.float64, device=self.device)
         return torch.cat(self._chunks)
+
+
+def read_stats_npz(path) -> dict:
+    """The one reader of ``.npz`` statistics files (ours, pytorch-fid's, clean-fid's).
+
+    Returns ``{"mu", "sigma"}`` as float64 arrays, ``"n"`` (None when the file has no sample count, as
+    pytorch-fid's) and ``"features"`` (None unless kept).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such statistics file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("mu", "sigma") if k not in f.files]
+            if missing:
+                raise ValueError(f"{path}: no array {missing[0]!r} (found {f.files}); a statistics file holds "
+                                 "'mu' and 'sigma' (python -m percept_lib stats DIR -o FILE.npz writes one)")
+            return {"mu": np.asarray(f["mu"], dtype=np.float64), "sigma": np.asarray(f["sigma"], dtype=np.float64),
+                    "n": int(f["n"]) if "n" in f.files else None,
+                    "features": np.asarray(f["features"], dtype=np.float64) if "features" in f.files else None}
+    except ValueError:
+        raise
+    except Exception as err:  # zip/pickle errors: a truncated or foreign file
+        raise ValueError(f"{path}: not a readable .npz statistics file ({type(err).__name__}: {err})") from None
 
 
 def _numpy(a: Array) -> np.ndarray:

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import weights as W
 from ..images import list_images, load_image, resize as resize_images
+from .options import RunOptions
+from .results import MetricResult
 
 METRICS = ("lpips", "dists", "psnr", "ssim")
-# For each metric: does a larger value mean a worse pair? (used to rank the gallery)
-HIGHER_IS_WORSE = {"lpips": True, "dists": True, "psnr": False, "ssim": False}
 NETS = ("alex", "vgg", "squeeze")
 
 
@@ -44,6 +45,8 @@ class PairsResult:
     weights_label: str = "pretrained"
     pairs: list[Pair] = field(default_factory=list, repr=False)
     net: str = "alex"
+    folders: tuple[str, ...] = ()
+    resize_to: str = ""
 
     @property
     def n(self) -> int:
@@ -69,6 +72,21 @@ class PairsResult:
             "only_in_test": self.only_in_test, "only_in_reference": self.only_in_reference,
             "weights": self.weights_label, "rows": self.rows,
         }
+
+    def results(self, sources: tuple[str, ...] = (), resize: str = "") -> list[MetricResult]:
+        """One :class:`MetricResult` per metric: the mean over the pairs, its std and bootstrap interval."""
+        out = []
+        for metric, s in self.summary.items():
+            name = f"pairs/lpips-{self.net}" if metric == "lpips" else f"pairs/{metric}"
+            extractor = self.net if metric == "lpips" else metric
+            details = {k: s[k] for k in ("median", "ci_low", "ci_high", "n_infinite") if k in s}
+            out.append(MetricResult(name, s["mean"], s["n"], None, s["std"], sources, extractor, resize,
+                                    self.weights_label, details))
+        return out
+
+    def record(self, db, tag: str = "", checkpoint: str = "") -> list[int]:
+        """Append one row per metric to the SQLite results history ``db``."""
+        return [r.record(db, tag=tag, checkpoint=checkpoint) for r in self.results(self.folders, self.resize_to)]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -176,7 +194,7 @@ def _batches_by_size(pairs: Sequence[Pair], batch_size: int, workers: int, resiz
 class PairMetrics:
     """The metric modules, each built once; ``__call__(a, b)`` → {metric: per-pair values (N,)}."""
 
-    def __init__(self, metrics: Sequence[str], net: str = "alex", device: str = "cpu"):
+    def __init__(self, metrics: Sequence[str], net: str = "alex", device="cpu"):
         unknown = [m for m in metrics if m not in METRICS]
         if unknown or not metrics:
             raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
@@ -195,9 +213,8 @@ class PairMetrics:
 
     @property
     def weights_label(self) -> str:
-        from ..weights import weights_mode
-
-        return "pretrained" if weights_mode() == "pretrained" else "random weights (illustrative)"
+        """From the modules that ran: random if any of them has random weights."""
+        return W.label(all(getattr(m, "pretrained", True) for m in self.modules.values()))
 
     @torch.inference_mode()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -243,35 +260,36 @@ def evaluate_pairs(
     dir_reference,
     metrics: Sequence[str] = METRICS,
     net: str = "alex",
-    batch_size: int = 16,
-    device: str = "cpu",
-    workers: int = 0,
     strict: bool = False,
     resize_to: str | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    progress: bool = True,
+    *,
+    options: RunOptions | None = None,
+    **run,
 ) -> PairsResult:
     """Score each image of ``dir_test`` against its counterpart in ``dir_reference``.
 
     ``metrics`` ⊆ {lpips, dists, psnr, ssim}; ``net`` is LPIPS's backbone; ``resize_to="reference"``
-    resizes a test image to its reference's size (clean bicubic) instead of raising.
+    resizes a test image to its reference's size (clean bicubic) instead of raising. Run options
+    (``batch_size`` — default 16 here —, ``device``, ``num_workers``, ``progress``) as :class:`RunOptions`
+    or keywords.
     """
     from tqdm.auto import tqdm
 
     if resize_to not in (None, "reference"):
         raise ValueError(f"resize_to={resize_to!r}: use None or 'reference'")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}: use a positive number")
+    options = RunOptions.resolve(options or RunOptions(batch_size=16), **run)
     metrics = tuple(metrics)
     pairs, only_a, only_b = pair_folders(dir_test, dir_reference, strict=strict)
-    scorer = PairMetrics(metrics, net=net, device=device)
+    scorer = PairMetrics(metrics, net=net, device=options.torch_device)
     values = {m: np.full(len(pairs), np.nan) for m in metrics}
-    with tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not progress) as bar:
-        for idx, a, b in _batches_by_size(pairs, batch_size, workers, resize_to == "reference"):
+    with tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not options.progress) as bar:
+        for idx, a, b in _batches_by_size(pairs, options.batch_size, options.num_workers, resize_to == "reference"):
             for m, v in scorer(a, b).items():
                 values[m][idx] = v.numpy()
             bar.update(len(idx))
     rows = [{"path": p.key, **{m: float(values[m][i]) for m in metrics}} for i, p in enumerate(pairs)]
     summary = {m: summarize(values[m], n_boot=n_boot, seed=seed) for m in metrics}
-    return PairsResult(rows, summary, metrics, only_a, only_b, scorer.weights_label, pairs, net)
+    return PairsResult(rows, summary, metrics, only_a, only_b, scorer.weights_label, pairs, net,
+                       (str(dir_test), str(dir_reference)), resize_to or "")

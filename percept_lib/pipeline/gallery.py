@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from ..images import load_image, resize as resize_images
-from .pairs import HIGHER_IS_WORSE, PairsResult
+from ..metrics.accumulators import higher_is_better
+from .pairs import PairsResult
 
 
 def _png(array_hw3_u8: np.ndarray) -> str:
@@ -50,7 +51,7 @@ def write_gallery(result: PairsResult, path, k: int = 5, rank_by: str | None = N
     if rank_by not in result.metrics:
         raise ValueError(f"rank_by={rank_by!r}: not among the computed metrics {result.metrics}")
     values = result.column(rank_by)
-    order = np.argsort(-values if HIGHER_IS_WORSE[rank_by] else values, kind="stable")
+    order = np.argsort(values if higher_is_better(rank_by) else -values, kind="stable")
     k = max(1, min(k, len(order)))
     worst, best = list(order[:k]), list(order[::-1][:k])
     lpips_map = LPIPS(net=result.net, spatial=True, reduction="none").to(device)
