@@ -19,45 +19,45 @@ from .flags import (
 )
 
 
-def register(sub) -> None:
-    p = sub.add_parser("fid", help="Fréchet distance (FID by default) between two folders (or .npz statistics)")
-    p.add_argument("path_a", help="folder of images, or .npz statistics file")
-    p.add_argument("path_b", help="folder of images, or .npz statistics file (pytorch-fid's and clean-fid's load)")
-    add_feature_flags(p)
+def _command(sub, name: str, help: str, positionals, func, features: bool = True, history: bool = True):
+    """A sub-command with its positional arguments and the shared flags; returns the parser for its own."""
+    p = sub.add_parser(name, help=help)
+    for arg, arg_help in positionals:
+        p.add_argument(arg, help=arg_help)
+    if features:
+        add_feature_flags(p)
     add_run_flags(p)
-    add_history_flags(p)
-    p.set_defaults(func=run_fid)
+    if history:
+        add_history_flags(p)
+    p.set_defaults(func=func)
+    return p
 
-    p = sub.add_parser("kid", help="Kernel Inception Distance between two folders (mean ± std over subsets)")
-    p.add_argument("dir_a")
-    p.add_argument("dir_b")
+
+def register(sub) -> None:
+    _command(sub, "fid", "Fréchet distance (FID by default) between two folders (or .npz statistics)", [
+        ("path_a", "folder of images, or .npz statistics file"),
+        ("path_b", "folder of images, or .npz statistics file (pytorch-fid's and clean-fid's load)"),
+    ], run_fid)
+
+    p = _command(sub, "kid", "Kernel Inception Distance between two folders (mean ± std over subsets)",
+                 [("dir_a", None), ("dir_b", None)], run_kid)
     p.add_argument("--subsets", type=int, default=100, help="number of random subsets (default 100)")
     p.add_argument("--subset-size", type=int, default=1000,
                    help="samples per subset (default 1000; capped at the smaller folder's N)")
     p.add_argument("--seed", type=int, default=0)
-    add_feature_flags(p)
-    add_run_flags(p)
-    add_history_flags(p)
-    p.set_defaults(func=run_kid)
 
-    p = sub.add_parser("stats", help="save the feature statistics (mu, sigma) of a folder to an .npz file")
-    p.add_argument("folder")
+    p = _command(sub, "stats", "save the feature statistics (mu, sigma) of a folder to an .npz file",
+                 [("folder", None)], run_stats, history=False)
     p.add_argument("-o", "--output", required=True, help="the .npz file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    add_feature_flags(p)
-    add_run_flags(p)
-    p.set_defaults(func=run_stats)
 
-    p = sub.add_parser("clip-score", help="CLIPScore of a folder of images against their captions")
-    p.add_argument("folder")
+    p = _command(sub, "clip-score", "CLIPScore of a folder of images against their captions", [("folder", None)],
+                 run_clip_score, features=False)
     p.add_argument("--captions", required=True, help="CSV file with columns file,caption (names relative to FOLDER)")
     p.add_argument("--convention", default="hessel", choices=["hessel", "torchmetrics"],
                    help="hessel: mean of 2.5·max(cos, 0) (the paper); torchmetrics: max(mean(100·cos), 0)")
     p.add_argument("--prefix", default=None,
                    help="prepended to every caption; Hessel et al. use \"A photo depicts\" (default: none)")
-    add_run_flags(p)
-    add_history_flags(p)
-    p.set_defaults(func=run_clip_score)
 
 
 def _report(result, args, lines: list[str]) -> None:
