@@ -7,7 +7,7 @@ Both sides read the same folder with the same DataLoader worker count and the sa
 random FID-Inception state dict written under pytorch-fid's file name in a temporary TORCH_HOME (no
 pretrained file can be downloaded here; timing does not depend on the values). The reference is
 pytorch-fid's ``calculate_activation_statistics`` (what its CLI runs per folder). Ours is
-``folder_stats(..., resize="pytorch-fid", cache=False)``, so both compute the same numbers; the largest
+``pipeline.folder_stats(..., resize="pytorch-fid", cache=False)``, so both compute the same numbers; the largest
 difference of μ is printed as a check. A row for the cached rerun shows what a second evaluation of the same
 folder costs. Models are built and warmed up before timing on both sides; ``--repeats`` alternates the two
 and keeps each side's best time. Printed, never asserted.
@@ -64,6 +64,13 @@ def write_random_checkpoint(torch_home: Path) -> None:
     torch.save(net.state_dict(), directory / CHECKPOINT)
 
 
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -93,14 +100,15 @@ def main() -> None:
         from pytorch_fid.inception import InceptionV3
 
         from percept_lib.extractors import get_extractor
-        from percept_lib.metrics.folders import folder_stats
+        from percept_lib.pipeline import RunOptions, folder_stats
 
         warm = files[: min(len(files), args.batch_size)]
         model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(args.device)
         calculate_activation_statistics(warm, model, len(warm), 2048, args.device, 0)  # warm-up (cuDNN plans)
         get_extractor("inception-fid", layers=["pool3"], resize="pytorch-fid")  # build outside the timing
-        options = dict(layer="pool3", resize="pytorch-fid", batch_size=args.batch_size, device=args.device,
-                       num_workers=args.workers, progress=False, amp=args.amp, distributed="off")
+        run = RunOptions(batch_size=args.batch_size, device=args.device, num_workers=args.workers, progress=False,
+                         amp=args.amp, distributed="off")
+        options = dict(layer="pool3", resize="pytorch-fid", options=run)
         warm_dir = tmp / "warm"
         warm_dir.mkdir()
         for f in warm:
@@ -135,7 +143,7 @@ def main() -> None:
     print(f"| pytorch-fid calculate_activation_statistics | {n / t_ref:.1f} | 1.00 |")
     print(f"| percept_lib folder_stats ({precision}) | {n / t_ours:.1f} | {t_ref / t_ours:.2f} |")
     print(f"| percept_lib folder_stats, cached rerun | {n / t_cached:.1f} | {t_ref / t_cached:.1f} |")
-    print(f"best of {args.repeats} alternating run(s) per side")
+    print(f"best of {args.repeats} alternating run(s) per side; load average {load_average()}")
     print(f"largest |μ difference| between the two: {np.abs(np.asarray(mu) - mu_ref).max():.2e} "
           f"(|μ| up to {np.abs(mu_ref).max():.2e})")
 

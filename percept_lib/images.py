@@ -289,13 +289,6 @@ def check_resize_mode(mode: str) -> str:
     return mode
 
 
-def _as_hw(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
-
-
 def resize(x: torch.Tensor, size, mode: str = "clean") -> torch.Tensor:
     """Resize a canonical batch to ``size`` (int or (H, W)).
 
@@ -305,11 +298,10 @@ def resize(x: torch.Tensor, size, mode: str = "clean") -> torch.Tensor:
     pytorch-fid's ``resize_input``; differentiable, stays on the input's device.
     """
     check_resize_mode(mode)
-    h, w = _as_hw(size)
-    if tuple(x.shape[-2:]) == (h, w) and mode == "pytorch-fid":
-        return x
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if mode == "pytorch-fid":
-        return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        return x if tuple(x.shape[-2:]) == (h, w) else F.interpolate(x, size=(h, w), mode="bilinear",
+                                                                      align_corners=False)
     return _clean_resize(x, (h, w))
 
 

@@ -156,7 +156,7 @@ def test_gallery_is_self_contained_html(folders, tmp_path, random_weights):
     assert not parser.errors and not parser.stack
     assert len(parser.images) == 2 * 2 * 3  # k worst + k best rows × (test, reference, heatmap)
     assert all(src.startswith("data:image/png;base64,") for src in parser.images)
-    assert "random weights" in out.read_text()
+    assert "RANDOM WEIGHTS" in out.read_text()  # the one banner (weights.RANDOM_BANNER)
 
 
 def test_cli_json_csv_db_and_no_silent_overwrite(folders, tmp_path, capsys, random_weights):

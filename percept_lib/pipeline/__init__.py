@@ -12,14 +12,24 @@ Everything that touches files lives here, one idea per module; the math it calls
 - :mod:`.folders` — :func:`fid_folders`, :func:`kid_folders`, :func:`clip_score_folder`
 - :mod:`.pairs`, :mod:`.gallery` — paired evaluation of two folders and its HTML report
 """
-from .extraction import FeatureSpec, FolderFeatures, extract_folder, folder_features
-from .folders import clip_score_folder, fid_folders, kid_folders
-from .options import RunOptions
-from .pairs import PairsResult, evaluate_pairs
-from .results import MetricResult
-from .sharding import folder_stats
+import importlib
 
-__all__ = [
-    "FeatureSpec", "FolderFeatures", "MetricResult", "PairsResult", "RunOptions", "clip_score_folder",
-    "evaluate_pairs", "extract_folder", "fid_folders", "folder_features", "folder_stats", "kid_folders",
-]
+# Where each public name lives; imported on first use, so that ``import percept_lib`` (which exports
+# ``evaluate_pairs``) does not pull in every backbone.
+_EXPORTS = {
+    "FeatureSpec": "extraction", "FolderFeatures": "extraction", "extract_folder": "extraction",
+    "folder_features": "extraction", "clip_score_folder": "folders", "fid_folders": "folders",
+    "kid_folders": "folders", "RunOptions": "options", "PairsResult": "pairs", "evaluate_pairs": "pairs",
+    "MetricResult": "results", "folder_stats": "sharding",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__():
+    return __all__

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import weights as W
 from ..images import load_image, resize as resize_images
 from ..metrics.accumulators import higher_is_better
 from .pairs import PairsResult
@@ -77,7 +78,7 @@ def write_gallery(result: PairsResult, path, k: int = 5, rank_by: str | None = N
         f"<td>{s['median']:.4f}</td><td>[{s['ci_low']:.4f}, {s['ci_high']:.4f}]</td></tr>"
         for metric, s in result.summary.items())
     banner = "" if result.weights_label == "pretrained" else \
-        f'<p class="warn">⚠ {html.escape(result.weights_label)}: the scores are illustrative only.</p>'
+        f'<p class="warn">{html.escape(W.RANDOM_BANNER)}</p>'
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>percept_lib pairs report</title>
 <style>
