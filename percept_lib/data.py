@@ -86,8 +86,15 @@ def random_crops(x: torch.Tensor, n: int, size: int, seed: int = 0) -> torch.Ten
 # Procedural textures (style images that need no file)
 # ----------------------------------------------------------------------------------------------------
 
+# The procedural textures: two-colour patterns, and one many-coloured (``mosaic``) for style transfer.
+TEXTURE_KINDS = ("stripes", "checker", "dots", "waves", "noise", "mosaic")
+
+
 def texture(kind: str = "stripes", size: int = 128, seed: int = 0) -> torch.Tensor:
-    """A procedural colour texture: ``stripes``, ``checker``, ``dots``, ``waves`` or ``noise``."""
+    """A procedural colour texture: ``stripes``, ``checker``, ``dots``, ``waves`` or ``noise`` (two colours
+    of a seeded palette), or ``mosaic`` (many saturated colours, see :func:`mosaic`)."""
+    if kind == "mosaic":
+        return mosaic(size, seed=seed)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     palette = rng.uniform(0.1, 0.9, size=(2, 3)).astype(np.float32)
@@ -105,8 +112,45 @@ def texture(kind: str = "stripes", size: int = 128, seed: int = 0) -> torch.Tens
         t = np.asarray(Image.fromarray(small, mode="F").resize((size, size), Image.BICUBIC))
         t = (t - t.min()) / (np.ptp(t) + 1e-8)
     else:
-        raise ValueError(f"unknown texture {kind!r}; use stripes, checker, dots, waves or noise")
+        raise ValueError(f"unknown texture {kind!r}; use one of {', '.join(TEXTURE_KINDS)}")
     img = palette[0][None, None] * (1 - t[..., None]) + palette[1][None, None] * t[..., None]
+    return array_to_tensor(np.clip(img, 0, 1).astype(np.float32))
+
+
+def mosaic(size: int = 128, seed: int = 0, cell: float = 16.0) -> torch.Tensor:
+    """A colourful stained-glass texture: Voronoi tiles of seeded saturated colours, shaded towards their
+    edges, separated by dark grout; a style image with strong colours, edges and a repeated motif.
+
+    Tiles are about ``cell`` pixels across at any ``size`` (one jittered seed point per cell of a grid), and
+    the pattern wraps around at the borders (it tiles seamlessly).
+    """
+    import colorsys
+
+    from scipy.spatial import cKDTree
+
+    if int(size) != size or size < 8:
+        raise ValueError(f"size={size!r}: use an integer ≥ 8 (pixels per side)")
+    if not 2 <= float(cell) <= size:
+        raise ValueError(f"cell={cell!r}: the tile size in pixels must be between 2 and size={size}")
+    size = int(size)
+    rng = np.random.default_rng(seed)
+    g = max(2, int(round(size / float(cell))))
+    step = size / g
+    gy, gx = np.mgrid[0:g, 0:g].astype(np.float64)
+    points = np.stack([(gy + rng.uniform(0.15, 0.85, (g, g))) * step,
+                       (gx + rng.uniform(0.15, 0.85, (g, g))) * step], -1).reshape(-1, 2)
+    n = len(points)
+    offsets = np.array([(dy, dx) for dy in (-size, 0, size) for dx in (-size, 0, size)], dtype=np.float64)
+    wrapped = (points[None] + offsets[:, None]).reshape(-1, 2)  # periodic copies: the texture tiles
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    pixels = np.stack([yy.ravel(), xx.ravel()], -1)
+    pair, nearest = cKDTree(wrapped).query(pixels, k=2)  # distances to the two nearest seeds, sorted
+    pair, owner = pair.reshape(size, size, 2), nearest[:, 0].reshape(size, size) % n
+    colours = np.array([colorsys.hsv_to_rgb(h, s, v) for h, s, v in
+                        zip(rng.uniform(0, 1, n), rng.uniform(0.6, 1.0, n), rng.uniform(0.75, 1.0, n))])
+    img = colours[owner] * (1 - 0.25 * np.clip(pair[..., 0] / step, 0, 1))[..., None]
+    inside = np.clip((pair[..., 1] - pair[..., 0]) / 1.5, 0, 1)[..., None]  # 0 on a tile border
+    img = img * inside + 0.08 * (1 - inside)
     return array_to_tensor(np.clip(img, 0, 1).astype(np.float32))
 
 

@@ -56,3 +56,30 @@ def test_random_crops_are_seeded():
     assert c.shape == (5, 3, 16, 16) and torch.equal(c, data.random_crops(x, 5, 16, seed=0))
     with pytest.raises(ValueError, match="larger than the image"):
         data.random_crops(x, 1, 100)
+
+
+def test_mosaic_is_a_colourful_seeded_texture():
+    m = data.texture("mosaic", size=48, seed=2)
+    assert m.shape == (1, 3, 48, 48) and m.dtype == torch.float32
+    assert 0 <= float(m.min()) and float(m.max()) <= 1
+    assert torch.equal(m, data.mosaic(48, seed=2)) and torch.equal(m, data.texture("mosaic", size=48, seed=2))
+    assert not torch.equal(m, data.texture("mosaic", size=48, seed=3))
+    # Colourful: pixels differ between channels (a grey image has r = g = b), and many distinct colours.
+    assert float((m.max(1).values - m.min(1).values).mean()) > 0.3
+    assert len(torch.unique((m[0].flatten(1).T * 8).floor(), dim=0)) >= 12
+    # Dark grout between the tiles: some pixels are near black.
+    assert float((m.max(1).values < 0.15).float().mean()) > 0.02
+
+
+def test_mosaic_tiles_seamlessly_and_rejects_bad_sizes():
+    m = data.mosaic(64, seed=0, cell=16)
+    # Wrapping around: the step from the last column to the first is no larger than a typical step inside.
+    inside = (m[..., 1:] - m[..., :-1]).abs().mean(1)           # per pixel pair, over channels
+    across = (m[..., :1] - m[..., -1:]).abs().mean(1)
+    assert float(across.mean()) <= 3 * float(inside.mean())
+    with pytest.raises(ValueError, match="integer ≥ 8"):
+        data.mosaic(4)
+    with pytest.raises(ValueError, match="between 2 and size"):
+        data.mosaic(32, cell=64)
+    with pytest.raises(ValueError, match="mosaic"):
+        data.texture("marble")
