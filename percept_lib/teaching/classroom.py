@@ -191,11 +191,25 @@ def forbid(*functions, namespace: dict | None = None, exercise: str = "This exer
     targets = {id(f): f for f in functions}
     replaced = []
 
-    def refusal(name):
-        def refuse(*args, **kwargs):
-            raise ExerciseFailed(f"✗ {exercise}: your answer calls {name}(), the library function it is meant "
+    class Refusal:
+        """Stands in for a forbidden function or class: calling it, or reaching into it
+        (``PerceptualLoss.seed001``), fails the exercise with the reason."""
+
+        def __init__(self, name):
+            self._name = name
+
+        def _refuse(self):
+            raise ExerciseFailed(f"✗ {exercise}: your answer uses {self._name}, the library code it is meant "
                                  "to rebuild. Write the steps yourself (tensor operations are fine).")
-        return refuse
+
+        def __call__(self, *args, **kwargs):
+            self._refuse()
+
+        def __getattr__(self, attr):
+            self._refuse()
+
+    def refusal(name):
+        return Refusal(name)
 
     holders = [namespace] if namespace is not None else []
     holders += [vars(m) for name, m in list(sys.modules.items())
