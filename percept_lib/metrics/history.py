@@ -249,7 +249,8 @@ def compare_checkpoints(rows: list[dict], threshold: float = 0.05, z: float = Z_
     best so far: the best of several noisy values is optimistically biased (it was picked for being lucky),
     so comparing against it raises false alarms; and why a combined σ rather than "the intervals do not
     overlap": that test needs a gap of z·(σ₁ + σ₂), up to 1.4 × more than the difference's own uncertainty,
-    and misses real regressions.
+    and misses real regressions. KID's std over subsets is the spread of one subset's estimate, wider than the
+    uncertainty of their mean, so for KID the rule errs on the side of not flagging.
 
     Which way is better comes from :func:`percept_lib.metrics.accumulators.higher_is_better`.
     """
