@@ -50,3 +50,19 @@ def test_declared_dependencies_cover_what_the_issue_lists():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_the_wheel_holds_every_subpackage_and_py_typed(tmp_path):
+    """A non-editable install gets what the source tree has: every package (pipeline included) and py.typed."""
+    import subprocess
+    import sys
+    import zipfile
+
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("percept_lib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "percept_lib").rglob("__init__.py")}
+    assert {f"{p}/__init__.py" for p in packages} <= names
+    assert "percept_lib/py.typed" in names and "percept_lib/pipeline/extraction.py" in names
