@@ -162,3 +162,102 @@ def test_bad_inputs(vgg_loss, sr_setting):
 def test_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ContrastivePerceptualLoss(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The relative margin: margin × d(HR, LR↑) per image and layer
+# ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def relative_pair(random_losses):
+    """The VGG19 loss of `random_losses` and a relative-margin twin on the same (cached) backbone."""
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mp.setenv("PERCEPT_WEIGHTS", "random")
+        base = random_losses["vgg19"]
+        twin = ContrastivePerceptualLoss("vgg19", layers=base.layers, margin=0.5, relative_margin=True,
+                                         reduction="none")
+        twin.extractor = base.extractor  # the very same random backbone
+    return base, twin
+
+
+def by_hand(loss, sr, hr, lr_up, margin, relative):
+    """Σ_layers max(‖φ(SR) − φ(HR) + eps‖ − ‖φ(SR) − φ(LR↑) + eps‖ + margin (× ‖φ(HR) − φ(LR↑) + eps‖), 0)."""
+    total = 0
+    for layer in loss.layers:
+        d_pos, _ = feature_distance(loss, layer, sr, hr)
+        d_neg, _ = feature_distance(loss, layer, sr, lr_up)
+        d_ref, _ = feature_distance(loss, layer, hr, lr_up)
+        total = total + (d_pos - d_neg + margin * (d_ref if relative else 1.0)).clamp(min=0)
+    return total
+
+
+def test_relative_margin_off_is_the_plain_triplet_and_on_scales_by_d_hr_lr(relative_pair, sr_setting):
+    base, twin = relative_pair
+    hr, lr, lr_up = sr_setting
+    sr = 0.7 * lr_up + 0.3 * hr
+    with torch.no_grad():
+        torch.testing.assert_close(base(sr, hr, lr), by_hand(base, sr, hr, lr_up, base.margin, False),
+                                   rtol=1e-5, atol=1e-5)
+        for margin in (0.0, 0.5, 1.5):
+            twin.margin = margin
+            torch.testing.assert_close(twin(sr, hr, lr), by_hand(twin, sr, hr, lr_up, margin, True),
+                                       rtol=1e-5, atol=1e-5)
+    twin.margin = 0.5
+
+
+def test_relative_margin_at_the_start_the_target_and_above_one(relative_pair, sr_setting):
+    _, twin = relative_pair
+    hr, lr, lr_up = sr_setting
+    with torch.no_grad():
+        d_ref = {layer: feature_distance(twin, layer, hr, lr_up)[0] for layer in twin.layers}
+        # SR = LR↑ (the network's start): d(SR, LR↑) ≈ 0, d(SR, HR) = d(HR, LR↑): each layer gives (1 + m)·D.
+        twin.margin = 0.5
+        torch.testing.assert_close(twin(lr_up, hr, lr), 1.5 * sum(d_ref.values()), rtol=1e-4, atol=0)
+        # SR = HR: d(SR, HR) ≈ 0 and d(SR, LR↑) = D, so m < 1 gives 0 and m ≥ 1 gives (m − 1)·D > 0.
+        assert float(twin(hr, hr, lr).abs().max()) == 0.0
+        twin.margin = 1.5
+        torch.testing.assert_close(twin(hr, hr, lr), 0.5 * sum(d_ref.values()), rtol=1e-4, atol=0)
+        # m ≥ 1 keeps every triplet active for any output (triangle inequality).
+        for sr in (hr, lr_up, torch.rand_like(hr), (hr + 0.2 * torch.randn_like(hr)).clamp(0, 1)):
+            for term in twin.per_layer(sr, hr, lr).values():
+                assert bool((term > 0).all())
+    twin.margin = 0.5
+
+
+def test_the_margin_does_not_change_the_gradient_while_every_triplet_is_active(relative_pair, sr_setting):
+    _, twin = relative_pair
+    hr, lr, lr_up = sr_setting
+    grads = []
+    for margin in (0.25, 1.5):
+        twin.margin = margin
+        sr = (0.9 * lr_up + 0.1 * hr).requires_grad_(True)
+        terms = twin.per_layer(sr, hr, lr)
+        assert all(bool((t > 0).all()) for t in terms.values())
+        sum(terms.values()).sum().backward()
+        grads.append(sr.grad)
+    twin.margin = 0.5
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-9)
+    assert float(grads[0].abs().max()) > 0
+
+
+def test_distances_are_the_ones_the_triplet_compares(relative_pair, sr_setting):
+    _, twin = relative_pair
+    hr, lr, lr_up = sr_setting
+    sr = 0.5 * hr + 0.5 * lr_up
+    with torch.no_grad():
+        d = twin.distances(sr, hr, lr)
+        assert list(d) == list(twin.layers)
+        for layer, v in d.items():
+            assert set(v) == {"positive", "negative", "reference"}
+            torch.testing.assert_close(v["positive"], feature_distance(twin, layer, sr, hr)[0])
+            torch.testing.assert_close(v["negative"], feature_distance(twin, layer, sr, lr_up)[0])
+            torch.testing.assert_close(v["reference"], feature_distance(twin, layer, hr, lr_up)[0])
+            # sr halfway (in pixels): by the triangle inequality p = (d_neg − d_pos) / d_ref lies in [−1, 1].
+            p = (v["negative"] - v["positive"]) / v["reference"]
+            assert bool((p.abs() <= 1 + 1e-5).all())
+
+
+def test_relative_margin_must_be_a_bool():
+    with pytest.raises(ValueError, match="relative_margin='yes': use True .* or False"):
+        ContrastivePerceptualLoss(relative_margin="yes")

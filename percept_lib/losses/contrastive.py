@@ -31,6 +31,7 @@ from .perceptual import at_least_float32, batched_features, follow_input, weight
 BACKBONES = ("vgg19", "dinov2")
 VGG19_DEFAULT_LAYERS = ("relu2_2", "relu3_4", "relu4_4")
 DINOV2_TOKENS = ("patch", "cls")
+EPS = 1e-6  # F.pairwise_distance's (and so TripletMarginLoss's) eps: it measures ‖a − b + eps‖
 
 
 def upsample_to(lr: torch.Tensor, size) -> torch.Tensor:
@@ -46,7 +47,10 @@ class ContrastivePerceptualLoss(PairwiseModule):
         layers: VGG19 taps (default relu2_2, relu3_4, relu4_4); for DINOv2 leave None and use
             ``dinov2_tokens``.
         layer_weights: one weight per layer (default 1.0 each).
-        margin: the triplet margin (≥ 0), in feature-distance units of each layer.
+        margin: the triplet margin (≥ 0): in feature-distance units of each layer, or, with
+            ``relative_margin=True``, a fraction of each image's ‖φ(HR) − φ(LR↑)‖ at that layer.
+        relative_margin: measure ``margin`` relative to the positive–negative distance (see above);
+            False (default) is the plain triplet margin loss.
         loss_weight: overall multiplier (the λ of a combined training objective).
         dinov2_tokens: ``"patch"`` (N×384×h×w map) or ``"cls"`` (N×384).
         dinov2_size: DINOv2's input side, a multiple of 14 (default 224, its training resolution).
@@ -55,12 +59,16 @@ class ContrastivePerceptualLoss(PairwiseModule):
 
     def __init__(self, backbone: str = "vgg19", layers: Sequence[str] | None = None,
                  layer_weights: Sequence[float] | None = None, margin: float = 1.0, loss_weight: float = 1.0,
-                 dinov2_tokens: str = "patch", dinov2_size: int = 224, reduction: str = "mean"):
+                 dinov2_tokens: str = "patch", dinov2_size: int = 224, reduction: str = "mean",
+                 relative_margin: bool = False):
         super().__init__(reduction)
         if backbone not in BACKBONES:
             raise ValueError(f"backbone={backbone!r}: use one of {', '.join(BACKBONES)}")
         if not margin >= 0:
             raise ValueError(f"margin={margin}: use a non-negative margin")
+        if not isinstance(relative_margin, bool):
+            raise ValueError(f"relative_margin={relative_margin!r}: use True (margin as a fraction of "
+                             "d(HR, LR↑)) or False (absolute feature distance)")
         if backbone == "dinov2":
             if dinov2_tokens not in DINOV2_TOKENS:
                 raise ValueError(f"dinov2_tokens={dinov2_tokens!r}: use one of {DINOV2_TOKENS}")
@@ -78,10 +86,11 @@ class ContrastivePerceptualLoss(PairwiseModule):
         self.extractor = get_extractor(extractor, **options)
         self.backbone = backbone
         self.margin, self.loss_weight = float(margin), float(loss_weight)
+        self.relative_margin = relative_margin
         self.pretrained = self.extractor.pretrained
 
-    def per_layer(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Layer → (N,) weighted triplet term (× ``loss_weight``); they add up to the per-image loss."""
+    def _features(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> list:
+        """[(layer, (anchor, positive, negative))]: each image's flattened feature map, per layer."""
         sr, target = validate_pair(sr, target, names=("sr", "target"))
         lr = validate_images(lr, "lr")
         if lr.shape[0] != sr.shape[0]:
@@ -91,10 +100,30 @@ class ContrastivePerceptualLoss(PairwiseModule):
         follow_input(self, sr)
         negative = upsample_to(lr.to(sr.dtype), target.shape[-2:])
         f_sr, f_hr, f_lr = batched_features(self.extractor, sr, target, negative)
+        return [(layer, tuple(at_least_float32(f[layer]).flatten(1) for f in (f_sr, f_hr, f_lr)))
+                for layer in self.layers]
+
+    def distances(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+        """Layer → ``{"positive": d(SR, HR), "negative": d(SR, LR↑), "reference": d(HR, LR↑)}``, each (N,).
+
+        The distances the triplet compares (``F.pairwise_distance``, p = 2, eps = 1e-6): a triplet is active
+        where ``positive − negative + margin`` (× ``reference`` with ``relative_margin``) is above 0.
+        """
+        return {layer: {"positive": F.pairwise_distance(a, p, eps=EPS), "negative": F.pairwise_distance(a, n, eps=EPS),
+                        "reference": F.pairwise_distance(p, n, eps=EPS)}
+                for layer, (a, p, n) in self._features(sr, target, lr)}
+
+    def per_layer(self, sr: torch.Tensor, target: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Layer → (N,) weighted triplet term (× ``loss_weight``); they add up to the per-image loss."""
         terms = {}
-        for layer in self.layers:
-            anchor, positive, neg = (at_least_float32(f[layer]).flatten(1) for f in (f_sr, f_hr, f_lr))
-            triplet = F.triplet_margin_loss(anchor, positive, neg, margin=self.margin, p=2, reduction="none")
+        for layer, (anchor, positive, neg) in self._features(sr, target, lr):
+            if self.relative_margin:
+                scale = F.pairwise_distance(positive, neg, eps=EPS).detach()
+                triplet = torch.clamp_min(self.margin * scale + F.pairwise_distance(anchor, positive, eps=EPS)
+                                          - F.pairwise_distance(anchor, neg, eps=EPS), 0)
+            else:
+                triplet = F.triplet_margin_loss(anchor, positive, neg, margin=self.margin, p=2, eps=EPS,
+                                                reduction="none")
             terms[layer] = self.loss_weight * self.layer_weights[layer] * triplet
         return terms
 
@@ -105,4 +134,5 @@ class ContrastivePerceptualLoss(PairwiseModule):
     def extra_repr(self) -> str:
         return (f"backbone={self.backbone!r}, layers={self.layers}, "
                 f"layer_weights={tuple(self.layer_weights.values())}, margin={self.margin}, "
-                f"loss_weight={self.loss_weight}, reduction={self.reduction!r}, pretrained={self.pretrained}")
+                f"relative_margin={self.relative_margin}, loss_weight={self.loss_weight}, "
+                f"reduction={self.reduction!r}, pretrained={self.pretrained}")
