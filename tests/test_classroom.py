@@ -119,7 +119,7 @@ def test_finding_names_the_weights_and_the_literature(monkeypatch, capsys):
     classroom.finding("the blur scores 0.31, above noise's 0.12", pretrained="blur ranks first",
                       source="Zhang et al. 2018")
     out = capsys.readouterr().out
-    assert "this run (random weights, illustrative): the blur scores 0.31" in out
+    assert "this run, random weights (illustrative): the blur scores 0.31" in out
     assert "With pretrained weights: blur ranks first (Zhang et al. 2018)" in out
     with pytest.raises(ValueError, match="empty text"):
         classroom.finding("  ")

@@ -68,7 +68,7 @@ def test_built_site_links_resolve_and_figures_are_embedded(tmp_path, monkeypatch
     text = index.read_text()
     assert "01 — A tiny lesson" in text and "plot a line" in text and "run time" in text
     assert "<code>title</code> and its <strong>whole</strong> sentence" in text  # markdown rendered, not cut
-    assert "RANDOM weights" in text
+    assert "RANDOM WEIGHTS" in text
     page = _links(tmp_path / "site" / "01_tiny.html")
     assert any(src.startswith("data:image/png;base64,") for src in page.images)
 

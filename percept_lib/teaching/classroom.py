@@ -61,11 +61,11 @@ def setup(seed: int = 0, device: str = "auto", fast: bool = False) -> str:
 
 
 def weights_banner_text() -> str | None:
-    from ..weights import weights_mode
+    """The library's one random-weights banner, plus what a student does to get the real results."""
+    from ..weights import RANDOM_BANNER, weights_mode
 
     if weights_mode() == "random":
-        return ("RANDOM WEIGHTS (PERCEPT_WEIGHTS=random): the networks are untrained, so every number and "
-                "figure below is illustrative only. Fetch the pretrained weights with "
+        return (f"{RANDOM_BANNER}. The networks are untrained: fetch the pretrained weights with "
                 "`python -m percept_lib weights fetch --all` for the real results.")
     return None
 
@@ -79,10 +79,10 @@ def show_weights_banner() -> None:
 
         display(HTML(
             '<div style="background:#fff3cd;border:2px solid #d39e00;padding:10px;font-weight:bold;'
-            f'color:#5c4400">⚠ {text}</div>'))
+            f'color:#5c4400">{text}</div>'))
     except ImportError:  # pragma: no cover - outside IPython
         pass
-    print("⚠ " + text)
+    print(text)
 
 
 class _WidgetWithFallback:
@@ -176,7 +176,7 @@ def check_close(actual, expected, exercise: str, atol: float = 1e-6, rtol: float
     if not np.allclose(a, e, atol=atol, rtol=rtol):
         raise ExerciseFailed(f"✗ {exercise}: largest difference {err:.3g} (tolerance {atol:g}). "
                              "Compare your steps with the explanation above.")
-    print(f"✓ {exercise}: matches the library (largest difference {err:.2g}).")
+    print(f"✓ {exercise}: matches the expected value (largest difference {err:.2g}).")
 
 
 @contextmanager
@@ -266,7 +266,7 @@ class Finding:
         self.text, self.pretrained, self.source, self.weights = text, pretrained, source, weights
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**Finding — this run ({self.weights}):** {self.text}"]
+        lines = [f"**Finding — this run, {self.weights}:** {self.text}"]
         if self.pretrained:
             cite = f" ({self.source})" if self.source else ""
             lines.append(f"*With pretrained weights:* {self.pretrained}{cite}")
@@ -287,9 +287,9 @@ def finding(text: str, *, pretrained: str | None = None, source: str | None = No
     """
     if not text or not text.strip():
         raise ValueError("finding: empty text; pass the sentence this run's numbers support")
-    from ..weights import weights_mode
+    from ..weights import label, weights_mode
 
-    weights = "random weights, illustrative" if weights_mode() == "random" else "pretrained weights"
+    weights = label(weights_mode() == "pretrained")
     note = Finding(text.strip(), pretrained, source, weights)
     try:
         from IPython import get_ipython

@@ -64,7 +64,7 @@ def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: b
     The student edition unless ``instructor``."""
     import nbformat
 
-    from ..weights import weights_mode
+    from ..weights import RANDOM_BANNER, weights_mode
 
     out = Path(out)
     edition = "instructor" if instructor else "student"
@@ -99,9 +99,7 @@ def build_site(out: Path, fast: bool = True, folder: Path = NOTEBOOK_DIR, run: b
             f'<section><h2><a href="{html.escape(e["file"])}">{html.escape(e["title"] or e["notebook"])}</a></h2>'
             f'<p class="meta">{html.escape(e["notebook"])} · {e["edition"]} edition · {html.escape(e["mode"])} · run time {runtime} · '
             f'weights: {html.escape(weights)}</p><ul>{objectives}</ul></section>')
-    banner = "" if weights == "pretrained" else (
-        '<p class="warn">⚠ Executed with RANDOM weights (PERCEPT_WEIGHTS=random): numbers and figures are '
-        "illustrative only.</p>")
+    banner = "" if weights == "pretrained" else f'<p class="warn">{html.escape(RANDOM_BANNER)}.</p>'
     index = out / "index.html"
     index.write_text(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>percept_lib notebooks</title>
