@@ -7,10 +7,9 @@ model, so two models compared at one N can rank differently at another: never co
 different N. Chong & Forsyth evaluate FID at 15 values of N from 5 000 to 50 000 and read the intercept of a
 least-squares line in 1/N.
 
-Every FID here is computed from features by :func:`fid_from_features`'s automatic route, which for N below
-d never forms a d×d matrix (the centred features are their own covariance factors: one N×N eigenvalue
-problem): that is what makes dozens of FIDs at small N cheap (at d = 2048, N = 500: ~20 ms each, against
-seconds for sqrtm).
+Every FID here is computed by :func:`fid_from_features`, which for N below d never forms a d×d matrix (the
+centred features are their own covariance factors: one N×N eigenvalue problem): that is what makes dozens of
+FIDs at small N cheap (benchmarks/fid.py measures it against the references).
 
 Sampling: at each N we draw N vectors from *each* set without replacement (seeded ``numpy.random.Generator``).
 Chong & Forsyth keep the reference statistics fixed and subsample only the generated images, which leaves the
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from .features import Array, as_tensors, validate_feature_pair
-from .frechet import _fid_tensors
+from .frechet import fid_from_features
 
 
 def _subsample(x: torch.Tensor, n: int, rng: np.random.Generator, replace: bool = False) -> torch.Tensor:
@@ -63,7 +62,7 @@ def fid_vs_n(f1: Array, f2: Array, ns: Sequence[int], repeats: int = 5, seed: in
     rng = np.random.default_rng(seed)
     rows = []
     for n in ns:
-        values = [_fid_tensors(_subsample(x, n, rng), _subsample(y, n, rng)) for _ in range(repeats)]
+        values = [fid_from_features(_subsample(x, n, rng), _subsample(y, n, rng)) for _ in range(repeats)]
         v = np.asarray(values)
         rows.append({
             "n": n,
@@ -194,10 +193,10 @@ def fid_bootstrap(
     if target not in ("n", "infinity"):
         raise ValueError(f"target must be 'n' (expected FID at this N) or 'infinity' (bias-corrected), got {target!r}")
     x, y = as_tensors(*validate_feature_pair(f1, f2))
-    estimate = _fid_tensors(x, y)
+    estimate = fid_from_features(x, y)
     rng = np.random.default_rng(seed)
     replicates = np.array([
-        _fid_tensors(_subsample(x, x.shape[0], rng, replace=True), _subsample(y, y.shape[0], rng, replace=True))
+        fid_from_features(_subsample(x, x.shape[0], rng, replace=True), _subsample(y, y.shape[0], rng, replace=True))
         for _ in range(n_boot)
     ])
     alpha = (1 - confidence) / 2
