@@ -1,27 +1,30 @@
 """Speed of the losses against their references, measured in one run on one machine. Printed, never asserted.
 
-    python benchmarks/losses.py                                   # CPU
+    python benchmarks/losses.py                                        # CPU, torch's default threads
+    python benchmarks/losses.py --threads 1                            # one thread: steadier on a loaded machine
     python benchmarks/losses.py --device cuda --channels-last --autocast
 
-1. LPIPS pairs/s, alex and vgg, at 64 and 256 px: ``percept_lib.losses.LPIPS`` (plain call: one batched
-   backbone pass for both images, ``inference_mode``) vs ``lpips.LPIPS`` (called as its README does, under
-   ``torch.no_grad``, ``normalize=True``). Target: ratio ≥ 1.0 on CPU, ≥ 1.5 on a GPU.
+1. LPIPS pairs/s, alex and vgg (``--nets alex,vgg,squeeze`` for all), at 64 and 256 px:
+   ``percept_lib.losses.LPIPS`` (plain call) vs ``lpips.LPIPS`` (called as its README does, under
+   ``torch.no_grad``, ``normalize=True``). Targets: ratio ≥ 1.05 on a CPU, ≥ 1.5 on a GPU at 256 px.
 2. Perceptual loss forward + backward per batch (gradient to the first image, as in training):
    ``PerceptualLoss.seed001()`` / ``.seed002()`` vs the seed modules rebuilt from torchvision layers.
+   Target: ratio ≥ 1.0.
 
-Both sides load the same backbone checkpoints: seeded random torchvision weights written under the
-published file names into a temporary TORCH_HOME (no pretrained file can be downloaded here; timing does not
-depend on the values), plus lpips's real lin weights. The largest difference between the two sides' values
-is printed as a sanity check. ``--channels-last`` and ``--autocast`` apply to both sides alike.
+Timing (``timing.py``): the contenders' calls interleave, each figure is the fastest of ``--repeats`` calls,
+and the load average is printed before and after each table, with a warning above 0.5 (such figures are not
+for the README). Both sides load the same backbone checkpoints: seeded random torchvision weights written
+under the published file names into a temporary TORCH_HOME (no pretrained file can be downloaded here; timing
+does not depend on the values), plus lpips's real lin weights. The largest difference between the two sides'
+values is printed as a check. ``--channels-last`` (model and inputs) and ``--autocast`` apply to both sides
+alike; on a CPU ours picks its own layout per pass (``percept_lib.extractors.torchvision_nets``).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
 
 CHECKPOINTS = {  # torchvision's published file names, which torchvision, lpips and percept_lib all read
     "alexnet": "alexnet-owt-7be5be79.pth",
@@ -71,45 +75,21 @@ def seed_modules(device):
     return (vgg16, vgg19), seed001, seed002
 
 
-def compare(reference, ours, device, min_time: float, min_reps: int = 5) -> tuple[float, float]:
-    """Median seconds per call of each, after a warm-up call of each.
-
-    The calls alternate (reference, ours, ours, reference, …) so that a change of machine load during
-    the run (a shared CI box) hits both sides alike and the ratio stays meaningful.
-    """
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    def once(fn):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - t0
-
-    once(reference), once(ours)
-    times = {reference: [], ours: []}
-    start = time.perf_counter()
-    while len(times[ours]) < min_reps or time.perf_counter() - start < 2 * min_time:
-        order = (reference, ours) if len(times[ours]) % 2 == 0 else (ours, reference)
-        for fn in order:
-            times[fn].append(once(fn))
-    return statistics.median(times[reference]), statistics.median(times[ours])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--channels-last", action="store_true", help="both sides: channels-last weights and inputs")
     parser.add_argument("--autocast", action="store_true",
                         help="both sides under torch.autocast (bfloat16 on CPU, float16 on CUDA)")
-    parser.add_argument("--min-time", type=float, default=4.0, help="seconds of timed calls per side and row")
-    parser.add_argument("--nets", default="alex,vgg", help="LPIPS backbones to time")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls per side and row; the fastest is kept")
+    parser.add_argument("--min-time", type=float, default=0.0, help="at least this many seconds of rounds per row")
+    parser.add_argument("--nets", default="alex,vgg", help="LPIPS backbones to time (alex, vgg, squeeze)")
     parser.add_argument("--sizes", default="64,256", help="LPIPS image sizes to time")
     parser.add_argument("--no-perceptual", action="store_true", help="skip the perceptual-loss table")
     parser.add_argument("--perceptual-size", type=int, default=128)
     args = parser.parse_args()
+    set_threads(args.threads)
     device = torch.device(args.device)
     sizes = [int(s) for s in args.sizes.split(",")]
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -120,6 +100,10 @@ def main() -> None:
 
     def prepare(t):
         return t.to(device).contiguous(memory_format=memory_format)
+
+    def timed(reference, ours):
+        times = compare({"reference": reference, "ours": ours}, device, args.repeats, args.min_time)
+        return times["reference"], times["ours"]
 
     warnings.filterwarnings("ignore", category=UserWarning)
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,8 +117,8 @@ def main() -> None:
         from percept_lib.losses import LPIPS, PerceptualLoss
 
         print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-              f"channels_last={args.channels_last}, autocast={args.autocast}")
-        print("\nLPIPS, pairs per second (batch of pairs per call in brackets)")
+              f"channels_last={args.channels_last}, autocast={args.autocast}, fastest of {args.repeats} calls")
+        print(f"\nLPIPS, pairs per second\n{load_line('before')}")
         print("| net | size | batch | lpips package | percept_lib | ratio | max abs diff |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for net in args.nets.split(","):
@@ -156,13 +140,15 @@ def main() -> None:
                         return ours(x, y)
 
                 diff = float((run_reference().float() - run_ours().float()).abs().max())
-                t_ref, t_ours = compare(run_reference, run_ours, device, args.min_time)
+                t_ref, t_ours = timed(run_reference, run_ours)
                 print(f"| {net} | {size} | {batch} | {batch / t_ref:.1f} | {batch / t_ours:.1f} | "
-                      f"{t_ref / t_ours:.2f} | {diff:.1e} |")
+                      f"{t_ref / t_ours:.2f} | {diff:.1e} |", flush=True)
+        print(load_line("after"))
         if args.no_perceptual:
             return
 
-        print(f"\nPerceptual loss, forward + backward, ms per batch of 4 at {args.perceptual_size} px")
+        print(f"\nPerceptual loss, forward + backward, ms per batch of 4 at {args.perceptual_size} px\n"
+              f"{load_line('before')}")
         print("| formulation | seed module | percept_lib | ratio | abs diff of value |")
         print("| --- | ---: | ---: | ---: | ---: |")
         (vgg16, vgg19), seed001, seed002 = seed_modules(device)
@@ -190,8 +176,10 @@ def main() -> None:
                 return loss.detach()
 
             diff = float((step_reference().float() - step_ours().float()).abs())
-            t_ref, t_ours = compare(step_reference, step_ours, device, args.min_time)
-            print(f"| {name} | {1e3 * t_ref:.1f} | {1e3 * t_ours:.1f} | {t_ref / t_ours:.2f} | {diff:.1e} |")
+            t_ref, t_ours = timed(step_reference, step_ours)
+            print(f"| {name} | {1e3 * t_ref:.1f} | {1e3 * t_ours:.1f} | {t_ref / t_ours:.2f} | {diff:.1e} |",
+                  flush=True)
+        print(load_line("after"))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ class FeatureExtractor(nn.Module):
     available_layers: tuple[str, ...] = ()
     default_layers: tuple[str, ...] = ()
     name: str = ""
+    # The most pixels (N·H·W) a pass over several batches should hold on a CPU, or None for no limit: see
+    # percept_lib.losses.perceptual.batched_features, which packs batches into passes.
+    max_pass_pixels: int | None = None
 
     def __init__(self, layers: Sequence[str] | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()

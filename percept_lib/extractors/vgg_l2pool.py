@@ -36,7 +36,9 @@ class L2Pool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.conv2d(x * x, self.kernel.to(x.dtype), stride=2, padding=1, groups=x.shape[1])
-        return torch.sqrt(out + self.EPS)
+        # In place on the convolution's fresh output (its backward does not read it; sqrt's reads its
+        # result): two allocations fewer, and the same bits as sqrt(out + eps).
+        return out.add_(self.EPS).sqrt_()
 
     def extra_repr(self) -> str:
         return f"channels={self.kernel.shape[0]}, kernel=hann 3×3, stride=2"
@@ -63,9 +65,4 @@ class L2PooledVGG16(_SlicedExtractor):
                 channels = net.features[index - 2].out_channels  # the conv before the ReLU before the pool
                 net.features[index] = L2Pool2d(channels)
         self._build(net, names, {name: i for i, name in enumerate(names)})
-        # _build makes every ReLU out-of-place so that a conv tap survives the ReLU after it. All taps here
-        # are ReLU outputs, so in-place is safe again, and it saves a copy of every activation (~5 % time).
-        for module in self.body:
-            if isinstance(module, nn.ReLU):
-                module.inplace = True
         self._finish(pretrained)

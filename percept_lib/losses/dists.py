@@ -38,8 +38,9 @@ root), the ImageNet normalization, the un-normalized input as stage 0 and c1 = c
 - the weight file: DISTS_pytorch reads ``weights.pt`` from ``sys.prefix`` (where its installer copies it),
   not from its package folder; piq runs VGG16 through pool5, whose output it discards.
 
-Both images go through the backbone in one batched pass (the reference makes two), except when exactly
-one of them requires a gradient, as in a loss: then the constant side runs without a graph.
+Speed: both images share one backbone pass while it stays small enough for the CPU's caches (2^18 pixels;
+the reference makes two), except when exactly one of them requires a gradient, as in a loss: then the
+constant side runs without a graph. The pair is validated once, at the entry point.
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ from torch import nn
 
 from .. import weights as W
 from ..extractors import get_extractor
-from ..images import validate_pair
+from ..images import validate_images, validate_pair
 from .base import PairwiseModule
+from .perceptual import batched_features, validated_features
 
 STAGES = ("input", "relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 STAGE_CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -79,6 +81,18 @@ def load_alpha_beta(artifact: str = WEIGHTS_ARTIFACT) -> tuple[torch.Tensor, tor
     return holder.alpha.flatten().float(), holder.beta.flatten().float()
 
 
+def spatial_axis(features: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """N×C×H×W features as a view with H·W on one axis, and that axis: N×HW×C for a channels-last map (the
+    CPU backbone's, on large passes), N×C×HW otherwise.
+
+    Statistics over the view's axis read memory in order. Taken over dims (2, 3) of a channels-last map
+    instead, the means and their backward ran strided and mixed layouts: DISTS as a loss was 25 % slower.
+    """
+    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        return features.permute(0, 2, 3, 1).flatten(1, 2), 1
+    return features.flatten(2), 2
+
+
 class DISTS(PairwiseModule):
     """DISTS distance between [0, 1] images, (N,) per pair; 0 for identical images, lower is more similar.
 
@@ -101,21 +115,17 @@ class DISTS(PairwiseModule):
 
     def stage_features(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """Stage name → feature map: the [0, 1] image itself, then the five L2-pooled VGG16 taps."""
-        return OrderedDict([("input", x), *self.backbone(x).items()])
+        return self._stage_features(validate_images(x))
+
+    def _stage_features(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        # For a pair validated at the entry point: validating again is two more passes over the batch.
+        return OrderedDict([("input", x), *validated_features(self.backbone, x).items()])
 
     def _paired_features(self, x: torch.Tensor, y: torch.Tensor) -> OrderedDict[str, TensorPair]:
-        """Stage → (features of x, features of y), in one batched backbone pass unless that wastes work."""
-        if torch.is_grad_enabled() and x.requires_grad != y.requires_grad:
-            # A loss: one side needs a graph, the other none. A batched pass would record the graph for
-            # both and backpropagate through the constant side for nothing (about half the backward cost).
-            with torch.set_grad_enabled(x.requires_grad):
-                fx = self.stage_features(x)
-            with torch.set_grad_enabled(y.requires_grad):
-                fy = self.stage_features(y)
-            return OrderedDict((stage, (fx[stage], fy[stage])) for stage in STAGES)
-        n = x.shape[0]
-        features = self.stage_features(torch.cat([x, y]))
-        return OrderedDict((stage, (f[:n], f[n:])) for stage, f in features.items())
+        """Stage → (features of x, features of y). A loss (one side tracked) runs the constant side without
+        a graph, which halves the backward pass; see ``batched_features`` for how passes are packed."""
+        fx, fy = batched_features(self.backbone, x, y)
+        return OrderedDict([("input", (x, y)), *((stage, (fx[stage], fy[stage])) for stage in STAGES[1:])])
 
     def _similarity_terms(self, x: torch.Tensor, y: torch.Tensor) -> OrderedDict[str, TensorPair]:
         # The backbone may run in half precision (autocast), the statistics may not: a covariance is a
@@ -128,13 +138,13 @@ class DISTS(PairwiseModule):
         terms = OrderedDict()
         with torch.autocast(x.device.type, enabled=False):
             for (stage, (fx, fy)), alpha, beta in zip(features.items(), alphas, betas):
-                fx, fy = fx.to(dtype), fy.to(dtype)
-                mx, my = fx.mean(dim=(2, 3)), fy.mean(dim=(2, 3))
+                (fx, axis), (fy, _) = spatial_axis(fx.to(dtype)), spatial_axis(fy.to(dtype))
+                mx, my = fx.mean(axis), fy.mean(axis)
                 # Variance as E[(x − μ)²] but covariance as E[xy] − μxμy: the reference's formulas, kept so
-                # that the float32 rounding matches it too.
-                vx = ((fx - mx[..., None, None]) ** 2).mean(dim=(2, 3))
-                vy = ((fy - my[..., None, None]) ** 2).mean(dim=(2, 3))
-                cxy = (fx * fy).mean(dim=(2, 3)) - mx * my
+                # that the float32 rounding stays close to it.
+                vx = ((fx - mx.unsqueeze(axis)) ** 2).mean(axis)
+                vy = ((fy - my.unsqueeze(axis)) ** 2).mean(axis)
+                cxy = (fx * fy).mean(axis) - mx * my
                 texture = (2 * mx * my + C1) / (mx ** 2 + my ** 2 + C1)
                 structure = (2 * cxy + C2) / (vx + vy + C2)
                 terms[stage] = (texture @ alpha, structure @ beta)

@@ -14,8 +14,11 @@ Weights: version 0.1 of the lin layers, shipped inside the ``lpips`` package (ar
 They are loaded strictly, every key and shape checked: the reference loads them with ``strict=False``, so a
 file whose keys do not match leaves random lin weights behind without a word. Ours raises.
 
-Speed: both images go through the backbone in one batched pass, and a call that needs no gradient runs
-under ``torch.inference_mode``.
+Speed (measured on a CPU, see ``benchmarks/losses.py``): both images share one backbone pass while it stays
+small enough for the CPU's caches (``batched_features``), the backbone runs channels-last where that is
+faster and with in-place ReLUs, the unit normalization and the difference take two passes over each tap
+(:func:`~percept_lib.losses.perceptual.normalized_difference`), and a call that needs no gradient runs
+under ``torch.inference_mode``, overwriting its own taps instead of allocating new maps.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from ..extractors import get_extractor
 from ..images import validate_pair
 from .base import PairwiseModule, reduce
 from .perceptual import (at_least_float32, autocast_disabled, batched_features, follow_input,
-                         normalize_channels)
+                         normalize_channels, normalized_difference)
 
 # LPIPS name → (our extractor, its taps in forward order, the lin-weights artifact).
 # The taps are lpips's slices: alex [0:2] [2:5] [5:8] [8:10] [10:12]; vgg16 relu1_2 … relu5_3;
@@ -134,11 +137,14 @@ class LPIPS(PairwiseModule):
     def _tap_maps(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         """Tap → N×1×h×w map Σ_c w_c (x̂ − ŷ)² at that tap's own resolution (inputs already validated)."""
         fx, fy = batched_features(self.extractor, x, y)
+        # Without a graph the tap tensors are scratch space of this call: overwritten, they save an
+        # allocation and a copy per step. With one, autograd needs them as they are.
+        scratch = not torch.is_grad_enabled()
         maps = OrderedDict()
         with autocast_disabled(x.device.type):  # the backbone may run in half precision, the distance does not
             for k, tap in enumerate(self.taps):
-                a, b = (normalize_channels(at_least_float32(f[tap])) for f in (fx, fy))
-                maps[tap] = self.lins[k]((a - b) ** 2)
+                d = normalized_difference(at_least_float32(fx[tap]), at_least_float32(fy[tap]), inplace=scratch)
+                maps[tap] = self.lins[k](d.square_() if scratch else d.square())
         return maps
 
     def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":

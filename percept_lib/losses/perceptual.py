@@ -60,8 +60,26 @@ def normalize_channels(features: torch.Tensor) -> torch.Tensor:
     The norm is ``torch.linalg.vector_norm`` rather than lpips's ``sqrt(sum(f ** 2))``: the same value, in
     one fused pass over the feature map instead of three (these maps are the largest tensors of the loss).
     """
-    norm = torch.linalg.vector_norm(features, dim=1, keepdim=True)
-    return features / (norm + NORMALIZE_EPS)
+    return features / (_channel_norm(features) + NORMALIZE_EPS)
+
+
+def _channel_norm(features: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(features, dim=1, keepdim=True)
+
+
+def normalized_difference(a: torch.Tensor, b: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``normalize_channels(a) − normalize_channels(b)``, bit for bit, in fewer passes over the maps.
+
+    ``a / n_a + (−1) · b / n_b`` is one ``addcdiv`` after one division, so ``b`` is never normalized into a
+    tensor of its own. With ``inplace`` (only where no graph is recorded and ``a`` is a scratch tensor, e.g. a
+    tap of this call's own backbone pass) the result is written into ``a``: no allocation either, which on a
+    CPU costs about as much as a pass (fresh pages are zeroed by the kernel).
+    """
+    na = _channel_norm(a) + NORMALIZE_EPS
+    nb = _channel_norm(b) + NORMALIZE_EPS
+    if inplace:
+        return a.div_(na).addcdiv_(b, nb, value=-1)
+    return torch.addcdiv(a / na, b, nb, value=-1)
 
 
 def validated_features(extractor: FeatureExtractor, images: torch.Tensor) -> FeatureMaps:
@@ -76,13 +94,14 @@ def validated_features(extractor: FeatureExtractor, images: torch.Tensor) -> Fea
 
 def batched_features(extractor: FeatureExtractor, *images: torch.Tensor) -> list[FeatureMaps]:
     """``extractor`` applied to each batch of validated ``images`` (same H×W), in as few passes as gradients
-    allow.
+    and the backbone's pass size allow.
 
-    The batches that need a gradient go through the backbone together in one ``torch.cat`` pass; the others
-    (the fixed target in training, or everything when used as a metric) together in a second pass under
-    ``no_grad``. Sharing a pass gives larger convolutions (the speed-up over per-image calls); keeping
-    the fixed side out of the autograd graph halves the backward pass of a loss, which would otherwise
-    propagate gradients to a target nobody asked about.
+    The batches that need a gradient go through the backbone apart from the others (the fixed target in
+    training, or everything when used as a metric), which run under ``no_grad``: keeping the fixed side out
+    of the autograd graph halves the backward pass of a loss. Within each group, consecutive batches share
+    one ``torch.cat`` pass as long as it holds at most ``extractor.max_pass_pixels`` pixels (N·H·W): larger
+    convolutions are faster, up to the size where the activations stop fitting the CPU's caches (measured
+    per backbone, see ``FeatureExtractor.max_pass_pixels``). A batch is never split.
     """
     # Every batch in the first one's precision (the one the module followed): a float32 target next to a
     # float64 input would otherwise meet float64 weights.
@@ -92,16 +111,33 @@ def batched_features(extractor: FeatureExtractor, *images: torch.Tensor) -> list
     results: list[FeatureMaps | None] = [None] * len(images)
     for group_needs_grad in (True, False):
         members = [i for i, need in enumerate(needs_grad) if need == group_needs_grad]
-        if not members:
-            continue
-        with nullcontext() if group_needs_grad else torch.no_grad():
-            batch = images[members[0]] if len(members) == 1 else torch.cat([images[i] for i in members])
-            features = validated_features(extractor, batch)
-        sizes = [images[i].shape[0] for i in members]
-        split = {layer: f.split(sizes) for layer, f in features.items()}
-        for position, i in enumerate(members):
-            results[i] = OrderedDict((layer, parts[position]) for layer, parts in split.items())
+        for passes in _passes(extractor, [images[i] for i in members], members):
+            with nullcontext() if group_needs_grad else torch.no_grad():
+                batch = torch.cat([images[i] for i in passes]) if len(passes) > 1 else images[passes[0]]
+                features = validated_features(extractor, batch)
+            sizes = [images[i].shape[0] for i in passes]
+            split = {layer: f.split(sizes) for layer, f in features.items()}
+            for position, i in enumerate(passes):
+                results[i] = OrderedDict((layer, parts[position]) for layer, parts in split.items())
     return results
+
+
+def _passes(extractor: FeatureExtractor, batches: list[torch.Tensor], indices: list[int]) -> list[list[int]]:
+    """``indices`` packed, in order, into passes of at most ``extractor.max_pass_pixels`` pixels each."""
+    limit = getattr(extractor, "max_pass_pixels", None)
+    if batches and batches[0].device.type != "cpu":
+        limit = None  # measured on CPUs only; a GPU gains from the largest pass it can hold
+    passes: list[list[int]] = []
+    filled = 0
+    for batch, i in zip(batches, indices):
+        pixels = batch.shape[0] * batch.shape[-2] * batch.shape[-1]
+        if passes and (limit is None or filled + pixels <= limit):
+            passes[-1].append(i)
+            filled += pixels
+        else:
+            passes.append([i])
+            filled = pixels
+    return passes
 
 
 def follow_input(module: PairwiseModule, x: torch.Tensor) -> None:
