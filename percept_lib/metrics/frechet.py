@@ -65,83 +65,104 @@ def _check_route(route: str) -> None:
 
 @dataclass(frozen=True)
 class _Factor:
-    """F (d×r) and a scale s with (sF)(sF)ᵀ = Σ; ``rank``: Σ's rank where it is known to be below r
-    (centred features: N − 1, since the rows sum to 0)."""
+    """A factor F (d×r) with Σ = (sF)(sF)ᵀ, held either as F itself (``matrix``: features, eigen-factors) or
+    as a lower-triangular L (``lower``, d×d, its columns from ``rank`` on zero) with an ``order`` p such that
+    Σ[p][:, p] = s² L Lᵀ (F = Pᵀ L; no order: F = L). ``rank``: where known to be below F's width (centred
+    features: N − 1, since their rows sum to 0)."""
 
-    matrix: torch.Tensor
+    matrix: torch.Tensor | None = None
+    lower: torch.Tensor | None = None
+    order: torch.Tensor | None = None
     scale: float = 1.0
     rank: int | None = None
 
     @property
     def known_rank(self) -> int:
-        return self.matrix.shape[1] if self.rank is None else self.rank
+        return self.rank if self.rank is not None else self.matrix.shape[1]
+
+    def rows(self, la: LinearAlgebra, order: torch.Tensor | None = None) -> torch.Tensor:
+        """F[order] (F itself without an order)."""
+        if self.matrix is not None:
+            return self.matrix if order is None else la.take_rows(self.matrix, order)
+        lower = self.lower[:, : self.rank]
+        if self.order is None:
+            return lower if order is None else la.take_rows(lower, order)
+        inverse = torch.argsort(self.order)  # F = Pᵀ L: row i of F is row inverse[i] of L
+        return la.take_rows(lower, inverse if order is None else inverse[order])
+
+
+def _cross(la: LinearAlgebra, f1: _Factor, f2: _Factor) -> torch.Tensor:
+    """C = F2ᵀ F1; from a triangular F2 = P2ᵀ L2 as L2ᵀ (P2 F1), half the flops of a general product."""
+    if f2.lower is not None:
+        return la.triangular_tn(f2.lower, f1.rows(la, f2.order))[: f2.rank]
+    return la.product_tn(f2.matrix, f1.rows(la))
 
 
 # ------------------------------------------------------------------------------------------- factors
+def _scale_of(sigma: torch.Tensor) -> float:
+    """A divisor that brings a covariance near unit size where its products could leave float64's range (its
+    largest entry is on its diagonal), else 1: most inputs are never copied for it."""
+    largest = float(torch.diagonal(sigma).max())
+    return largest if largest > 0 and not 1e-50 <= largest <= 1e50 else 1.0
+
+
+def _not_psd(la: LinearAlgebra, sigma: torch.Tensor, name: str, values: torch.Tensor | None = None) -> None:
+    """Raise if ``sigma`` (eigenvalues ``values``, computed here if not given) is not positive semi-definite."""
+    values = la.eigh(sigma)[0] if values is None else values
+    smallest, largest = float(values[0]), float(values[-1])
+    if smallest < -_NOT_PSD * max(largest, 0.0):
+        raise ValueError(
+            f"{name} has an eigenvalue {smallest:.3g} (largest {largest:.3g}): it is not positive semi-definite, "
+            f"so it is not a covariance matrix; pass np.cov(features, rowvar=False) or FeatureStats(...).compute()"
+        )
+
+
 def _covariance_factor(la: LinearAlgebra, sigma: torch.Tensor, name: str, kind: str = "auto") -> _Factor:
     """A factor of the covariance ``sigma``, checking that it is positive semi-definite.
 
-    ``kind``: "auto" — pivoted Cholesky where the backend has it (its columns come in decreasing order of size,
-    which makes the Gram matrix graded, the order in which small eigenvalues come out accurately), else
-    Cholesky, else the eigen-factor; "cholesky" — Σ must be positive definite; "eigh" — the eigen-factor.
-    Pivots below 16·eps·‖Σ‖_F count as zero (‖Σ‖_F bounds λ_max; max diag Σ can be far below it).
+    ``kind``: "auto" — pivoted Cholesky where the backend has it, else Cholesky, else the eigen-factor;
+    "cholesky" — Σ must be positive definite; "eigh" — the eigen-factor V Λ^{1/2}. Pivoted and eigen-factors
+    have their columns largest first, which makes the matrices built from them graded (large entries first),
+    the order in which an eigensolver resolves small eigenvalues to their own relative accuracy. Pivots below
+    16·eps·‖Σ‖_F count as zero (‖Σ‖_F bounds λ_max; max diag Σ can be far below it).
     """
+    scale = _scale_of(sigma)
+    sigma = sigma / scale if scale != 1.0 else sigma
     tolerance = 16 * EPS * la.norm(sigma)
+    if kind == "auto":
+        pivoted = la.pivoted_cholesky(sigma, tolerance)
+        if pivoted is not None:
+            lower, order, rank = pivoted
+            return _Factor(lower=lower, order=order, rank=rank, scale=math.sqrt(scale))
     if kind != "eigh":
-        f = la.pivoted_cholesky(sigma, tolerance) if kind == "auto" else None
-        if f is None:
-            f = la.cholesky(sigma)
-            if f is not None and float(torch.diagonal(f).min()) ** 2 <= tolerance:
-                f = None  # "succeeded" with rounding-level pivots: Σ is singular, the factor would add noise
-        if f is not None:
-            return _Factor(f)
+        lower = la.cholesky(sigma)
+        if lower is not None and float(torch.diagonal(lower).min()) ** 2 > tolerance:  # not rounding-level pivots
+            return _Factor(lower=lower, rank=sigma.shape[0], scale=math.sqrt(scale))
         if kind == "cholesky":
             raise ValueError(f"{name} is not numerically positive definite (e.g. N ≤ d); use factor='eigh'")
     values, vectors = la.eigh(sigma)
-    largest = float(values[-1])
-    if float(values[0]) < -_NOT_PSD * max(largest, 0.0):
-        raise ValueError(
-            f"{name} has an eigenvalue {float(values[0]):.3g} (largest {largest:.3g}): it is not positive "
-            f"semi-definite, so it is not a covariance matrix; pass np.cov(features, rowvar=False) or "
-            f"FeatureStats(...).compute()"
-        )
-    keep = values > 16 * EPS * max(largest, 0.0)
-    # Columns largest first, like the pivoted Cholesky factor's: a graded Gram matrix (see above).
-    return _Factor((vectors[:, keep] * values[keep].sqrt()).flip(1))
+    _not_psd(la, sigma, name, values)
+    keep = values > 16 * EPS * max(float(values[-1]), 0.0)
+    return _Factor(matrix=(vectors[:, keep] * values[keep].sqrt()).flip(1), scale=math.sqrt(scale))
 
 
 def _raw_factor(centred: torch.Tensor) -> _Factor:
     n, d = centred.shape
-    return _Factor(centred.T, 1.0 / math.sqrt(n - 1), min(n - 1, d))
+    return _Factor(matrix=centred.T, scale=1.0 / math.sqrt(n - 1), rank=min(n - 1, d))
 
 
-def _feature_factors(la: LinearAlgebra, xc: torch.Tensor, yc: torch.Tensor, route: str) -> tuple[_Factor, _Factor]:
-    """The factors of two centred feature sets' covariances.
-
-    Exact route: a set with at most d rows is its own factor, a larger one the R of its QR decomposition
-    (nothing squared). Default route: a set with at most d/2 rows is its own factor (the low-rank case: C is
-    N×M), and so is any set against one of at most d/2 (C = Y Xᵀ costs 2·N·M·d flops, less than the N·d²
-    of a covariance); otherwise the pivoted Cholesky factor of its covariance. Between d/2 and d rows the raw
-    features would save at most half the flops, and the graded factor keeps the small singular values of C
-    that squaring an ungraded one loses when N nears d (~1e-7 of the FID, against ~1e-12).
-    """
-    d = xc.shape[1]
-
-    def factor(centred: torch.Tensor, other_rows: int) -> _Factor:
-        n = centred.shape[0]
-        if route == "exact":
-            return _raw_factor(centred) if n <= d else _Factor(la.qr_r(centred).T, 1.0 / math.sqrt(n - 1))
-        if 2 * min(n, other_rows) <= d:
-            return _raw_factor(centred)
-        return _covariance_factor(la, la.covariance(centred), "covariance of the features")
-
-    return factor(xc, yc.shape[0]), factor(yc, xc.shape[0])
+def _exact_factor(la: LinearAlgebra, centred: torch.Tensor) -> _Factor:
+    """The exact route's factor of a feature set: the features, or for more rows than d the R of X = QR (the
+    same Gram matrix, nothing squared)."""
+    n, d = centred.shape
+    return _raw_factor(centred) if n <= d else _Factor(matrix=la.qr_r(centred).T, scale=1.0 / math.sqrt(n - 1))
 
 
-# ---------------------------------------------------------------------------------------- nuclear norm
+# ----------------------------------------------------------------------------------------- trace terms
 def _trace_sqrt(la: LinearAlgebra, f1: _Factor, f2: _Factor, route: str) -> float:
-    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖F2ᵀ F1‖_*."""
-    c = la.product_tn(f2.matrix, f1.matrix)
+    """tr (Σ1Σ2)^{1/2} = s1 s2 ‖C‖_*, C = F2ᵀ F1: the sum of its singular values ("exact") or of the square
+    roots of the eigenvalues of its smaller Gram matrix (the default)."""
+    c = _cross(la, f1, f2)
     scale = f1.scale * f2.scale
     if c.numel() == 0:
         return 0.0
@@ -152,9 +173,8 @@ def _trace_sqrt(la: LinearAlgebra, f1: _Factor, f2: _Factor, route: str) -> floa
     if largest == 0.0 or zeros >= min(c.shape):
         return 0.0
     # Eigenvalues of (C / max|c_ij|)ᵀ(C / max|c_ij|): the scaling keeps the squares inside float64's range.
-    # No threshold beyond the zeros known by construction: the ranks are exact already (pivoted Cholesky
-    # stops at Σ's numerical rank), and a threshold of even a few eps·λ_max drops real singular values near
-    # sqrt(eps)·σ_max, each worth up to that much of the trace (measured: 1e-7 of the FID for N ≈ d).
+    # No threshold beyond the zeros known by construction (the factors' ranks are exact): even a few
+    # eps·λ_max would drop real singular values near sqrt(eps)·σ_max, each worth up to that much of the trace.
     eigenvalues = la.eigvalsh(la.gram(c, largest))[zeros:]
     return float(eigenvalues.clamp(min=0).sqrt().sum()) * largest * scale
 
@@ -201,9 +221,10 @@ def frechet_distance(
 
     Drop-in for pytorch-fid's ``calculate_frechet_distance`` and clean-fid's ``frechet_distance`` (same value on
     well-conditioned statistics) without ``sqrtm``: no eps retry, never complex, never negative. ``route``:
-    "auto" (one symmetric eigenvalue problem) or "exact" (an SVD); see the module docstring. ``backend``:
-    "numpy", "torch" or a :class:`~.linalg.LinearAlgebra` (default: by device). numpy or torch in (CUDA tensors
-    are processed on their GPU), float64 inside, Python float out.
+    "auto" (the eigenvalues of the symmetric F1ᵀ Σ2 F1, F1 a factor of Σ1) or "exact" (the singular values of
+    F2ᵀ F1); see the module docstring. ``backend``: "numpy", "torch" or a :class:`~.linalg.LinearAlgebra`
+    (default: by device). numpy or torch in (CUDA tensors are processed on their GPU), float64 inside, Python
+    float out.
 
     >>> import numpy as np
     >>> round(frechet_distance(np.zeros(3), np.eye(3), np.ones(3), 4 * np.eye(3)), 9)  # 3 + 3 + 12 − 2·6
@@ -222,16 +243,22 @@ def frechet_distance(
     diff = m1 - m2
     mean_term, trace1, trace2 = float(diff @ diff), float(torch.trace(s1)), float(torch.trace(s2))
     _check_range(mean_term + trace1 + trace2, "statistics")
-    f1, f2 = _covariance_factor(la, s1, "sigma1"), _covariance_factor(la, s2, "sigma2")
-    return _assemble(mean_term, trace1, trace2, _trace_sqrt(la, f1, f2, route))
+    return _assemble(mean_term, trace1, trace2, _trace_sqrt_from_covariances(la, s1, s2, route))
+
+
+def _trace_sqrt_from_covariances(la: LinearAlgebra, s1: torch.Tensor, s2: torch.Tensor, route: str) -> float:
+    return _trace_sqrt(la, _covariance_factor(la, s1, "sigma1"), _covariance_factor(la, s2, "sigma2"), route)
 
 
 def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Backend = None) -> float:
     """FID between two sets of feature vectors (N×d and M×d), numpy or torch, as a Python float.
 
-    ``route`` and ``backend`` as in :func:`frechet_distance`. The factors are the centred features themselves
-    wherever a set has at most d samples, so for N, M ≤ d only an N×M matrix is ever formed; "exact" never forms
-    a covariance at all. This is the function to call in loops (FID-vs-N, bootstrap): features in, number out.
+    ``route`` and ``backend`` as in :func:`frechet_distance`. Where one set has at most d/2 samples, the
+    centred features are their own factors and only an N×M matrix is formed (C = Y Xᵀ costs 2·N·M·d flops,
+    less than the N·d² of a covariance); otherwise the covariances are formed and the statistics' route taken
+    (there it costs at most twice as much, and its graded factor keeps the small singular values that
+    squaring raw cross-products loses when N nears d). "exact" never forms a covariance. This is the function
+    to call in loops (FID-vs-N, bootstrap): features in, number out.
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).standard_normal((100, 8))
@@ -241,13 +268,19 @@ def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Back
     _check_route(route)
     x, y = as_tensors(*validate_feature_pair(f1, f2))
     la = linear_algebra(backend, x)
+    (n, d), m = x.shape, y.shape[0]
     (mu1, xc), (mu2, yc) = la.centre(x), la.centre(y)
     diff = mu1 - mu2
     mean_term = float(diff @ diff)
-    trace1, trace2 = la.sum_of_squares(xc) / (x.shape[0] - 1), la.sum_of_squares(yc) / (y.shape[0] - 1)
+    trace1, trace2 = la.sum_of_squares(xc) / (n - 1), la.sum_of_squares(yc) / (m - 1)
     _check_range(trace1 + trace2, "features")
-    g1, g2 = _feature_factors(la, xc, yc, route)
-    return _assemble(mean_term, trace1, trace2, _trace_sqrt(la, g1, g2, route))
+    if route == "exact":
+        trace_sqrt = _trace_sqrt(la, _exact_factor(la, xc), _exact_factor(la, yc), route)
+    elif 2 * min(n, m) <= d:
+        trace_sqrt = _trace_sqrt(la, _raw_factor(xc), _raw_factor(yc), route)
+    else:
+        trace_sqrt = _trace_sqrt_from_covariances(la, la.covariance(xc), la.covariance(yc), route)
+    return _assemble(mean_term, trace1, trace2, trace_sqrt)
 
 
 def trace_sqrt_symmetric(sigma1: Array, sigma2: Array, factor: str = "auto", backend: Backend = None) -> float:
@@ -255,7 +288,7 @@ def trace_sqrt_symmetric(sigma1: Array, sigma2: Array, factor: str = "auto", bac
 
     ``factor``: how both covariances are factored — "cholesky" (both must be positive definite), "eigh"
     (F = V Λ^{1/2} on the range of Σ, i.e. literally Σ sqrt(eig(Σ1^{1/2} Σ2 Σ1^{1/2}))), or "auto" (pivoted
-    Cholesky where available). All give the same number up to rounding.
+    Cholesky where the backend has it). All give the same number up to rounding.
     """
     if factor not in ("auto", "cholesky", "eigh"):
         raise ValueError(f"factor must be 'auto', 'cholesky' or 'eigh', got {factor!r}")
@@ -279,5 +312,4 @@ def trace_sqrt_exact(f1: Array, f2: Array, backend: Backend = None) -> float:
     """
     x, y = as_tensors(*validate_feature_pair(f1, f2))
     la = linear_algebra(backend, x)
-    g1, g2 = _feature_factors(la, la.centre(x)[1], la.centre(y)[1], "exact")
-    return _trace_sqrt(la, g1, g2, "exact")
+    return _trace_sqrt(la, _exact_factor(la, la.centre(x)[1]), _exact_factor(la, la.centre(y)[1]), "exact")

@@ -75,10 +75,19 @@ class LinearAlgebra:
         """Lower-triangular L with L Lᵀ = s, or None where the factorisation breaks down."""
         raise NotImplementedError
 
-    def pivoted_cholesky(self, s: torch.Tensor, tolerance: float) -> torch.Tensor | None:
-        """F (d×r) with F Fᵀ = s up to ``tolerance``, its columns in decreasing order of size, r the numerical
-        rank; None where s is not positive semi-definite or the library has no such factorisation."""
+    def pivoted_cholesky(self, s: torch.Tensor, tolerance: float) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        """(L, order, r): s[order][:, order] = L Lᵀ up to ``tolerance``, L lower triangular d×d with its columns
+        from r (the numerical rank) on zero, pivots in decreasing order; None where s is not positive
+        semi-definite or the library has no such factorisation."""
         return None
+
+    def take_rows(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """x[index], a new tensor."""
+        return x[index]
+
+    def triangular_tn(self, lower: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Lᵀ b for lower-triangular L (d×d): half the flops of a general product."""
+        return lower.T @ b
 
     def qr_r(self, x: torch.Tensor) -> torch.Tensor:
         """The triangular R (d×d) of x = QR for x with N ≥ d rows."""
@@ -222,30 +231,40 @@ class SciPyLinearAlgebra(LinearAlgebra):
     def pivoted_cholesky(self, s, tolerance):
         from scipy.linalg import lapack
 
-        d = s.shape[0]
         # s symmetric, so its C-ordered array read in Fortran order (the transpose view, no copy) is s again.
-        factor, pivots, rank, info = lapack.dpstrf(s.numpy().T, tol=tolerance, lower=1)
+        lower, pivots, rank, info = lapack.dpstrf(s.numpy().T, tol=tolerance, lower=1)
         if info < 0 or rank == 0:
             return None
-        for j in range(1, rank):  # dpstrf leaves the upper triangle in place; column by column is contiguous
-            factor[:j, j] = 0.0
-        f = np.empty((d, rank))
-        f[pivots - 1] = factor[:, :rank]  # F = Pᵀ L: F Fᵀ = s when s[order][:, order] = L Lᵀ
-        f = torch.from_numpy(f)
-        if rank < d and not self._residual_is_small(s, f, tolerance):
+        lower[:, rank:] = 0.0  # past the rank dpstrf leaves the unfinished Schur complement
+        for j in range(1, rank):  # and s's upper triangle: zeroed column by column (contiguous in Fortran order)
+            lower[:j, j] = 0.0
+        order = torch.from_numpy(pivots.astype(np.int64) - 1)
+        lower = torch.from_numpy(lower)
+        if rank < s.shape[0] and not self._residual_is_small(s, lower, order, tolerance):
             return None
-        return f
+        return lower, order, rank
 
-    def _residual_is_small(self, s: torch.Tensor, f: torch.Tensor, tolerance: float) -> bool:
-        """Whether S = s − F Fᵀ is as small as it is for a PSD s (dpstrf stops on the largest remaining diagonal
-        entry, which bounds every |S_ij| only if s is PSD). S is applied to 4 fixed random vectors, not formed:
-        for PSD s, ‖S v‖ ≤ sqrt(d)·(tolerance + rounding of the r-term sums)·‖v‖, while a negative eigenvalue λ
-        of s survives in S and gives ‖S v‖ ≈ |λ| ‖v‖ / sqrt(d)."""
+    def _residual_is_small(self, s, lower, order, tolerance) -> bool:
+        """Whether S = s[order][:, order] − L Lᵀ is as small as it is for a PSD s (dpstrf stops on the largest
+        remaining diagonal entry, which bounds every |S_ij| only if s is PSD). S is applied to 4 fixed random
+        vectors, not formed: for PSD s, ‖S v‖ ≤ sqrt(d)·(tolerance + rounding of the sums in L Lᵀ)·‖v‖, while a
+        negative eigenvalue λ of s survives in S and gives ‖S v‖ ≈ |λ| ‖v‖ / sqrt(d)."""
         d = s.shape[0]
-        probes = torch.randn(d, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        applied = self.product_tn(s, probes) - self.product_tn(f.T, self.product_tn(f, probes))
+        probes = torch.from_numpy(np.random.default_rng(0).standard_normal((d, 4)))
+        spread = torch.zeros_like(probes)
+        spread[order] = probes  # s[order][:, order] v = (s (Pᵀ v))[order]
+        applied = self.product_tn(s, spread)[order] - self.product_tn(lower.T, self.product_tn(lower, probes))
         bound = math.sqrt(d) * (tolerance + 4 * d * EPS * float(np.diagonal(s.numpy()).max()))
         return self.norm(applied) <= bound * self.norm(probes)
+
+    def take_rows(self, x, index):
+        out = np.empty((len(index), x.shape[1]), order="F")  # Fortran order: what trmm reads without a copy
+        return torch.from_numpy(np.take(x.numpy(), index.numpy(), axis=0, out=out))
+
+    def triangular_tn(self, lower, b):
+        from scipy.linalg import blas
+
+        return torch.from_numpy(blas.dtrmm(1.0, lower.numpy(), b.numpy(), side=0, lower=1, trans_a=1))
 
     def qr_r(self, x):
         from scipy.linalg import qr
