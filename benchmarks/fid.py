@@ -1,31 +1,29 @@
-"""Time percept_lib's Fréchet distance against pytorch-fid, clean-fid and torchmetrics at d = 2048.
+"""Time percept_lib's Fréchet distance against pytorch-fid, clean-fid and torchmetrics at d = 2048, and print
+the targets of issue 15 with their measured ratios.
 
     python benchmarks/fid.py [--ns 500 2000 10000] [--d 2048] [--repeats 3] [--quick] [--threads N]
 
-What each timing includes (all float64, on the CPU unless --device cuda, same machine, same run):
+Rows (float64, CPU unless --device cuda, one process, one run):
 
-- covariance     np.mean + np.cov of both feature sets: the step every implementation needs before a distance
-                 from statistics. Shown once, not included in the "stats" rows.
+- covariance     ``np.mean`` + ``np.cov`` of both feature sets: what every implementation from statistics needs
+                 first. Not in the "stats" rows; added to the references' time where they are compared with
+                 ours from features ("like for like": features in, number out).
 - pytorch-fid    ``calculate_frechet_distance(mu1, s1, mu2, s2)``: scipy ``sqrtm`` of Σ1Σ2 (+ eps retry).
 - clean-fid      ``frechet_distance(mu1, s1, mu2, s2)``: the same algorithm as pytorch-fid.
 - torchmetrics   ``_compute_fid(mu1, s1, mu2, s2)`` on float64 tensors: ``eigvals`` of the product.
-- ours auto      ``frechet_distance(mu1, s1, mu2, s2)`` / ``fid_from_features(f1, f2)``, the defaults: route (a)
-                 (one symmetric eigenvalue problem) with its error bound checked, route (b) (an SVD) where the
-                 bound is not within 1e-9 of the FID. The note says which ran.
-- ours eigh      ``route="eigh"``: route (a) alone, no check (the fastest; off by 1e-8–1e-6 for N ≈ M ≈ d).
-- ours exact     ``route="exact"``: route (b) alone (never squares).
-- eigvalsh floor one ``torch.linalg.eigvalsh`` of a min(N, d)-sized symmetric matrix, nothing else: the one
-                 kernel route (a) cannot do without, so fastest reference / floor is the most any method built
-                 on a symmetric eigenvalue problem could gain here.
+- ours           ``frechet_distance(mu1, s1, mu2, s2)`` ("stats") and ``fid_from_features(f1, f2)`` ("feats"),
+                 the default route and ``route="exact"``.
+- floor          one symmetric eigenvalue problem of the size the computation needs (min(N, d)), values only,
+                 nothing else: the faster of SciPy's ``eigh(eigvals_only=True)`` and ``torch.linalg.eigvalsh``.
+                 Any method built on one symmetric eigensolve (ours) is bounded by it.
 
-"rel. err" is the relative difference from route (b) on the features (untimed; the tests show it within
-~1e-14 of a 40-digit mpmath computation). Ratios: a "stats" row is compared with the fastest reference from
-stats; a "feats" row with the fastest reference *plus* the covariance time (like for like: features in,
-number out) and, in brackets, with the fastest reference alone (as if its covariances were free). The
-features are synthetic but shaped like Inception pool3 activations: non-negative (ReLU), a mean of a few
-tenths, a power-law covariance spectrum of low effective rank. Timings are the minimum over ``--repeats``
-runs (one run for anything slower than 5 s). Printed, never asserted. The load average is printed too: on a
-shared machine it moves every number.
+Timing: the rows run interleaved (every row once per round, ``--repeats`` rounds) and each keeps its minimum,
+so that a burst of load on a shared machine hits all rows alike; the sqrtm references (pytorch-fid, clean-fid)
+are not repeated once a run takes over 5 s (never the fastest; minutes each). Load averages are printed: on a loaded machine absolute times move a
+lot, ratios within one run much less. "rel. err" is the relative difference from ``route="exact"`` on the
+features (within ~1e-14 of a 40-digit mpmath computation in tests/test_frechet.py). The features are synthetic
+but shaped like Inception pool3 activations: non-negative (ReLU), a mean of a few tenths, a power-law
+covariance spectrum. Printed, never asserted.
 """
 from __future__ import annotations
 
@@ -54,6 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from percept_lib.metrics import fid_from_features, frechet_distance  # noqa: E402
 
+REFERENCES = ("pytorch-fid", "clean-fid", "torchmetrics")
+SQRTM = ("pytorch-fid", "clean-fid")  # timed once when a run takes over 5 s: never the fastest, minutes each
+
 
 def inception_like(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:
     """N×d non-negative features with a power-law spectrum (effective rank ~ a few hundred), float64."""
@@ -68,26 +69,141 @@ def inception_like(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:
     return torch.relu(pre).double().numpy()
 
 
-REFERENCES = ("pytorch-fid", "clean-fid", "torchmetrics")
+def run_once(fn):
+    """(seconds, result or the exception raised, captured stdout)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as err:  # a reference failing is a result worth printing
+            result = err
+        elapsed = time.perf_counter() - start
+    return elapsed, result, buffer.getvalue()
 
 
-def timed(fn, repeats: int):
-    """(minimum seconds, last result, captured stdout); runs once more only while runs take < 5 s."""
-    best, result, out = float("inf"), None, ""
-    for i in range(repeats):
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = time.perf_counter()
-            try:
-                result = fn()
-            except Exception as err:  # a reference failing is a result worth printing
-                result = err
-            elapsed = time.perf_counter() - start
-        best, out = min(best, elapsed), out or buffer.getvalue()
-        if elapsed > 5.0:
-            break
-    return best, result, out
+def interleaved(rows: dict, repeats: int) -> dict:
+    """{name: (minimum seconds, last result, first captured stdout)} over ``repeats`` interleaved rounds."""
+    best = {}
+    for round_ in range(repeats):
+        for name, fn in rows.items():
+            if round_ and name in SQRTM and best[name][0] > 5.0:
+                continue
+            seconds, result, out = run_once(fn)
+            previous = best.get(name, (float("inf"), None, out))
+            best[name] = (min(previous[0], seconds), result, previous[2])
+    return best
+
+
+def load() -> str:
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def measure(n: int, d: int, repeats: int, device: torch.device, sqrtm: bool = True) -> dict:
+    from cleanfid.fid import frechet_distance as cleanfid_fd
+    from pytorch_fid.fid_score import calculate_frechet_distance
+    from scipy.linalg import eigh
+    from torchmetrics.image.fid import _compute_fid
+
+    f1, f2 = inception_like(n, d, seed=1), inception_like(n, d, seed=2, shift=0.05)
+    mu1, s1, mu2, s2 = f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False)
+    t1, t2 = (torch.from_numpy(a).to(device) for a in (f1, f2))
+    stats_t = [torch.from_numpy(a).to(device) for a in (mu1, s1, mu2, s2)]
+    k = min(n, d)
+    gram = f1[:k, :k].T @ f1[:k, :k]
+    gram_t = torch.from_numpy(gram).to(device)
+
+    def sync(fn):
+        def run():
+            value = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return value
+        return run
+
+    rows = {
+        "covariance": lambda: (f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False)),
+        "pytorch-fid": lambda: calculate_frechet_distance(mu1, s1, mu2, s2),
+        "clean-fid": lambda: cleanfid_fd(mu1, s1, mu2, s2),
+        "torchmetrics": sync(lambda: float(_compute_fid(*stats_t))),
+        "ours stats": sync(lambda: frechet_distance(*stats_t)),
+        "ours stats exact": sync(lambda: frechet_distance(*stats_t, route="exact")),
+        "ours feats": sync(lambda: fid_from_features(t1, t2)),
+        "ours feats exact": sync(lambda: fid_from_features(t1, t2, route="exact")),
+        "floor scipy": lambda: eigh(gram, eigvals_only=True, check_finite=False),
+        "floor torch": sync(lambda: torch.linalg.eigvalsh(gram_t)),
+    }
+    if device.type == "cuda":
+        del rows["floor scipy"]
+    if not sqrtm:
+        for name in SQRTM:
+            del rows[name]
+    return interleaved(rows, repeats)
+
+
+def report(n: int, d: int, best: dict) -> dict:
+    """Print one N's table; return the numbers the targets need."""
+    seconds = {name: row[0] for name, row in best.items()}
+    value = {name: row[1] for name, row in best.items()}
+    ok = {name: isinstance(v, float) or isinstance(v, np.floating) for name, v in value.items()}
+    truth = value["ours feats exact"]
+    fastest = min((seconds[r], r) for r in REFERENCES if r in ok and ok[r])
+    floor = min(seconds[name] for name in ("floor scipy", "floor torch") if name in seconds)
+    print(f"\nN = {n} (both sets), d = {d}, load average {load()}")
+    print(f"{'row':<18}{'time [s]':>10}{'FID':>20}{'rel. err':>11}  note")
+    for name, (secs, result, out) in best.items():
+        note = "eps retry (singular product)" if "singular product" in out else ""
+        if name in REFERENCES and not ok[name]:
+            note = f"{type(result).__name__}: {str(result)[:50]}"
+        shown = f"{float(result):>20.10f}{abs(float(result) - truth) / truth:>11.1e}" if ok[name] else " " * 31
+        if name.startswith("floor") and secs == floor:
+            note = "the floor"
+        if name == fastest[1]:
+            note = "fastest reference"
+        print(f"{name:<18}{secs:>10.3f}{shown}  {note}")
+    return {
+        "n": n,
+        "fastest": fastest,
+        "cov": seconds["covariance"],
+        "torchmetrics": seconds["torchmetrics"],
+        "floor": floor,
+        "stats": seconds["ours stats"],
+        "feats": seconds["ours feats"],
+        "err stats": abs(value["ours stats"] - value["ours stats exact"]) / value["ours stats exact"],
+        "err feats": abs(value["ours feats"] - truth) / truth,
+    }
+
+
+def targets(results: list[dict]) -> None:
+    """Each target of issue 15, its measured ratio per N, and PASS / MISS."""
+    lines = []
+
+    def target(text: str, checks: list[tuple[int, float, bool]], fmt: str) -> None:
+        cells = ", ".join(f"N={n}: {fmt.format(v)}" for n, v, _ in checks) or "no N in range this run"
+        verdict = ("PASS" if all(ok for *_, ok in checks) else "MISS") if checks else "----"
+        lines.append(f"[{verdict}] {text}: {cells}")
+
+    target("default from statistics no slower than the fastest reference (its time / ours ≥ 1)",
+           [(r["n"], r["fastest"][0] / r["stats"], r["fastest"][0] >= r["stats"]) for r in results], "{:.2f}×")
+    target("default from features no slower than the fastest reference + its covariance (≥ 1)",
+           [(r["n"], (r["fastest"][0] + r["cov"]) / r["feats"], r["fastest"][0] + r["cov"] >= r["feats"])
+            for r in results], "{:.2f}×")
+    target("default from statistics within 2× of the one-eigensolve floor at N ≥ 2000 (ours / floor ≤ 2)",
+           [(r["n"], r["stats"] / r["floor"], r["stats"] <= 2 * r["floor"]) for r in results if r["n"] >= 2000],
+           "{:.2f}×")
+    target("default from features ≥ 50× torchmetrics from features (its covariance + distance) at N ≤ 1000",
+           [(r["n"], (r["torchmetrics"] + r["cov"]) / r["feats"], r["torchmetrics"] + r["cov"] >= 50 * r["feats"])
+            for r in results if r["n"] <= 1000], "{:.0f}×")
+    lines.append("        (against torchmetrics' distance alone, its covariance free: "
+                 + ", ".join(f"N={r['n']}: {r['torchmetrics'] / r['feats']:.0f}×" for r in results if r["n"] <= 1000)
+                 + ")")
+    target("default within 1e-7 relative of route='exact', from statistics",
+           [(r["n"], r["err stats"], r["err stats"] <= 1e-7) for r in results], "{:.1e}")
+    target("default within 1e-7 relative of route='exact', from features",
+           [(r["n"], r["err feats"], r["err feats"] <= 1e-7) for r in results], "{:.1e}")
+    print("\nTargets (issue 15), ratios from this run:")
+    print("\n".join(lines))
 
 
 def main() -> None:
@@ -95,99 +211,19 @@ def main() -> None:
     parser.add_argument("--ns", type=int, nargs="+", default=None, help="sample sizes (default 500 2000 10000)")
     parser.add_argument("--d", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="N = 500 and 2000, one run each")
+    parser.add_argument("--quick", action="store_true", help="N = 500 and 2000, two rounds")
     parser.add_argument("--device", default="cpu", help="device for the torch-based rows (ours, torchmetrics)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS / torch threads for every implementation")
+    parser.add_argument("--no-sqrtm", action="store_true", help="skip pytorch-fid and clean-fid (never the fastest)")
     args = parser.parse_args()
     ns = args.ns or ([500, 2000] if args.quick else [500, 2000, 10000])
-    repeats = 1 if args.quick else args.repeats
+    repeats = 2 if args.quick else args.repeats
     device = torch.device(args.device)
-
-    from cleanfid.fid import frechet_distance as cleanfid_fd
-    from pytorch_fid.fid_score import calculate_frechet_distance
-    from torchmetrics.image.fid import _compute_fid
-
-    print(f"d = {args.d}, N ∈ {ns}, device {device}, torch threads {torch.get_num_threads()}, "
-          f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}")
-    summary = []
-    for n in ns:
-        f1 = inception_like(n, args.d, seed=1)
-        f2 = inception_like(n, args.d, seed=2, shift=0.05)
-        t_cov, (mu1, s1, mu2, s2), _ = timed(
-            lambda: (f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False)), repeats
-        )
-        t1, t2 = (torch.from_numpy(a).to(device) for a in (f1, f2))
-        stats_t = [torch.from_numpy(a).to(device) for a in (mu1, s1, mu2, s2)]
-
-        def sync(fn):
-            def run():
-                value = fn()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                return value
-            return run
-
-        rows = [
-            ("pytorch-fid", "stats", lambda: calculate_frechet_distance(mu1, s1, mu2, s2)),
-            ("clean-fid", "stats", lambda: cleanfid_fd(mu1, s1, mu2, s2)),
-            ("torchmetrics", "stats", sync(lambda: float(_compute_fid(*stats_t)))),
-        ]
-        ours = {"stats": lambda route: frechet_distance(*stats_t, route=route),
-                "feats": lambda route: fid_from_features(t1, t2, route=route)}
-        for kind, compute in ours.items():
-            for route in ("auto", "eigh", "exact"):
-                rows.append((f"ours {route}", kind, sync(lambda compute=compute, route=route: compute(route))))
-        k = min(n, args.d)
-        gram = torch.from_numpy(f1[:k, :k].T @ f1[:k, :k]).to(device)
-        rows.append(("eigvalsh floor", "floor", sync(lambda: torch.linalg.eigvalsh(gram).sum())))
-        results = []
-        for name, kind, fn in rows:
-            seconds, value, out = timed(fn, repeats)
-            note = "eps retry (singular product)" if "singular product" in out else ""
-            if isinstance(value, Exception):
-                note, value = f"{type(value).__name__}: {str(value)[:40]}", float("nan")
-            results.append((name, kind, seconds, float(value), note))
-        # "auto" returns route (a)'s value unchanged when its check passes, so equality tells which one ran.
-        values = {(name, kind): value for name, kind, _, value, _ in results}
-        for i, (name, kind, seconds, value, note) in enumerate(results):
-            if name == "ours auto":
-                passed = value == values["ours eigh", kind]
-                results[i] = (name, kind, seconds, value, "route (a) passed the check" if passed else "route (b) after the check")
-
-        # Accuracy yardstick (untimed): route (b) on the features, within ~1e-14 of a 40-digit computation in
-        # the tests.
-        reference = fid_from_features(f1, f2, route="exact")
-        fastest_ref = min(r[2] for r in results if r[0] in REFERENCES and np.isfinite(r[3]))
-        print(f"\nN = {n} (both sets), d = {args.d}; covariance (np.cov of both sets, not in 'stats' rows): {t_cov:.3f} s")
-        print(f"{'method':<16}{'from':<7}{'time [s]':>10}{'FID':>20}{'rel. err':>11}{'speed-up':>18}  note")
-        ratios = {}
-        for name, kind, seconds, value, note in results:
-            if kind == "feats":
-                ratio = (fastest_ref + t_cov) / seconds
-                speedup = f"{ratio:.1f}× ({fastest_ref / seconds:.1f}×)"
-            else:
-                ratio = fastest_ref / seconds
-                speedup = f"{ratio:.2f}×" if name in REFERENCES else f"{ratio:.1f}×"
-            ratios[name, kind] = ratio
-            diff = abs(value - reference) / reference if kind != "floor" and np.isfinite(value) else float("nan")
-            shown = f"{value:>20.10f}" if kind != "floor" else f"{'':>20}"
-            print(f"{name:<16}{kind:<7}{seconds:>10.3f}{shown}{diff:>11.1e}{speedup:>18}  {note}")
-        summary.append((n, ratios))
-
-    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
-    print("speed-up over the fastest reference (stats: vs its distance | feats: vs its covariance + distance):")
-    print(f"{'N':>8}{'auto stats':>12}{'eigh stats':>12}{'auto feats':>12}{'eigh feats':>12}{'floor':>9}")
-    for n, r in summary:
-        print(f"{n:>8}" + "".join(f"{r[key]:>11.1f}×" for key in (("ours auto", "stats"), ("ours eigh", "stats"),
-              ("ours auto", "feats"), ("ours eigh", "feats"))) + f"{r['eigvalsh floor', 'floor']:>8.1f}×")
-    for label, kind in (("from stats", "stats"), ("from features", "feats")):
-        column = [(n, r["ours auto", kind]) for n, r in summary]
-        every = min(ratio for _, ratio in column)
-        verdict = f"target ≥ 5× at every N, {label} (auto): {'met' if every >= 5 else 'NOT met'} (worst {every:.1f}×)"
-        small = [ratio for n, ratio in column if n <= 1000]
-        if small:
-            verdict += f"; ≥ 100× at N ≤ 1000: {'met' if min(small) >= 100 else 'NOT met'} (worst {min(small):.1f}×)"
-        print(verdict)
+    print(f"d = {args.d}, N ∈ {ns}, device {device}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, "
+          f"{repeats} interleaved rounds, load average at start {load()}")
+    results = [report(n, args.d, measure(n, args.d, repeats, device, not args.no_sqrtm)) for n in ns]
+    print(f"\nload average at end {load()}")
+    targets(results)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Pure math on N×d features (numpy or torch, float64 inside, CUDA tensors stay on their GPU). The image-level
 pipelines (folders, pairs) live in their own modules of this package and are imported from there.
 
-- :func:`frechet_distance`, :func:`fid_from_features` — FID (Heusel et al., 2017) without ``scipy.linalg.sqrtm``
+- :func:`frechet_distance`, :func:`fid_from_features` — FID (Heusel et al., 2017) without ``scipy.linalg.sqrtm``;
+  their linear algebra behind one seam, :class:`LinearAlgebra` (``backend="numpy"`` / ``"torch"``)
 - :func:`kid`, :func:`mmd2_unbiased` — KID (Bińkowski et al., 2018)
 - :func:`fid_vs_n`, :func:`fid_infinity`, :func:`fid_bootstrap` — bias in N (Chong & Forsyth, 2020)
 - :class:`FeatureStats` — streaming / sharded / distributed mean and covariance, ``.npz`` like pytorch-fid
@@ -17,11 +18,13 @@ from .frechet import (
     trace_sqrt_symmetric,
 )
 from .kid import kid, mmd2_unbiased, polynomial_kernel
+from .linalg import LinearAlgebra
 from .stats import FeatureStats
 
 __all__ = [
     "FIDInfinity",
     "FeatureStats",
+    "LinearAlgebra",
     "fid_bootstrap",
     "fid_from_features",
     "fid_infinity",

@@ -12,13 +12,12 @@ the nuclear norm (sum of singular values) of C = F2ᵀ F1: Σ1Σ2 = F1 (F1ᵀ F2
 non-zero eigenvalues, so those of Σ1Σ2 are the eigenvalues of CᵀC, the squared singular values of C.
 The factors:
 
-- centred features X (N×d) with few samples: Xᵀ / sqrt(N−1) itself, nothing to compute. Two such sets give
-  an N×M matrix C = Y Xᵀ / sqrt((N−1)(M−1)) instead of anything d×d: the low-rank case, cheap and exact.
-- statistics, or a set with N near or above d: a Cholesky factor of Σ (on
-  the CPU LAPACK's rank-revealing pivoted Cholesky, so a singular Σ of rank r gives a d×r factor; elsewhere
-  Cholesky, or for a singular Σ the eigen-factor V Λ^{1/2}, its columns largest first). Factoring also checks
-  that Σ is a covariance (positive semi-definite).
-  :func:`_feature_factors` says which set enters how.
+- centred features X (N×d), when one of the two sets has at most d/2 samples: Xᵀ / sqrt(N−1) itself, nothing
+  to compute. C = Y Xᵀ / sqrt((N−1)(M−1)) is then N×M instead of anything d×d: the low-rank case.
+- statistics, or two feature sets of more than d/2 samples each (their covariances): a Cholesky factor of Σ
+  with its columns largest first (on the CPU LAPACK's rank-revealing pivoted Cholesky, so a singular Σ of
+  rank r gives a d×r factor; elsewhere Cholesky, or for a singular Σ the eigen-factor V Λ^{1/2}). Factoring
+  also checks that Σ is a covariance (positive semi-definite).
 
 Two routes from C to its nuclear norm:
 
@@ -63,6 +62,7 @@ def _check_route(route: str) -> None:
         raise ValueError(f"route must be 'auto' (the default) or 'exact' (an SVD, nothing squared), got {route!r}")
 
 
+# ------------------------------------------------------------------------------------------- factors
 @dataclass(frozen=True)
 class _Factor:
     """A factor F (d×r) with Σ = (sF)(sF)ᵀ, held either as F itself (``matrix``: features, eigen-factors) or
@@ -98,7 +98,6 @@ def _cross(la: LinearAlgebra, f1: _Factor, f2: _Factor) -> torch.Tensor:
     return la.product_tn(f2.matrix, f1.rows(la))
 
 
-# ------------------------------------------------------------------------------------------- factors
 def _scale_of(sigma: torch.Tensor) -> float:
     """A divisor that brings a covariance near unit size where its products could leave float64's range (its
     largest entry is on its diagonal), else 1: most inputs are never copied for it."""
@@ -106,9 +105,8 @@ def _scale_of(sigma: torch.Tensor) -> float:
     return largest if largest > 0 and not 1e-50 <= largest <= 1e50 else 1.0
 
 
-def _not_psd(la: LinearAlgebra, sigma: torch.Tensor, name: str, values: torch.Tensor | None = None) -> None:
-    """Raise if ``sigma`` (eigenvalues ``values``, computed here if not given) is not positive semi-definite."""
-    values = la.eigh(sigma)[0] if values is None else values
+def _check_psd(values: torch.Tensor, name: str) -> None:
+    """Raise if a matrix with these (ascending) eigenvalues is not positive semi-definite beyond rounding."""
     smallest, largest = float(values[0]), float(values[-1])
     if smallest < -_NOT_PSD * max(largest, 0.0):
         raise ValueError(
@@ -141,7 +139,7 @@ def _covariance_factor(la: LinearAlgebra, sigma: torch.Tensor, name: str, kind: 
         if kind == "cholesky":
             raise ValueError(f"{name} is not numerically positive definite (e.g. N ≤ d); use factor='eigh'")
     values, vectors = la.eigh(sigma)
-    _not_psd(la, sigma, name, values)
+    _check_psd(values, name)
     keep = values > 16 * EPS * max(float(values[-1]), 0.0)
     return _Factor(matrix=(vectors[:, keep] * values[keep].sqrt()).flip(1), scale=math.sqrt(scale))
 

@@ -258,13 +258,15 @@ class SciPyLinearAlgebra(LinearAlgebra):
         return self.norm(applied) <= bound * self.norm(probes)
 
     def take_rows(self, x, index):
-        out = np.empty((len(index), x.shape[1]), order="F")  # Fortran order: what trmm reads without a copy
-        return torch.from_numpy(np.take(x.numpy(), index.numpy(), axis=0, out=out))
+        return torch.from_numpy(np.take(x.numpy(), index.numpy(), axis=0))
 
     def triangular_tn(self, lower, b):
         from scipy.linalg import blas
 
-        return torch.from_numpy(blas.dtrmm(1.0, lower.numpy(), b.numpy(), side=0, lower=1, trans_a=1))
+        fb, transposed = _fortran(b.numpy())
+        if transposed:  # b C-ordered: bᵀ is Fortran-ordered, and bᵀ L = (Lᵀ b)ᵀ, computed without a copy
+            return torch.from_numpy(blas.dtrmm(1.0, lower.numpy(), fb, side=1, lower=1).T)
+        return torch.from_numpy(blas.dtrmm(1.0, lower.numpy(), fb, side=0, lower=1, trans_a=1))
 
     def qr_r(self, x):
         from scipy.linalg import qr
