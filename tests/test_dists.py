@@ -3,6 +3,7 @@
 No pretrained VGG16 can be downloaded here: both sides load the same seeded random checkpoint that
 ``conftest`` writes under torchvision's file name. alpha and beta are the authors' real ones.
 """
+import copy
 import shutil
 import warnings
 
@@ -78,6 +79,31 @@ def test_gradient_equals_reference(models, photo_pairs, tracked):
         assert float(theirs.grad.abs().max()) > 0
         torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-3, atol=1e-4 * float(theirs.grad.abs().max()))
     assert not any(p.requires_grad for p in ours.parameters())
+
+
+def test_equals_reference_on_channels_last_passes_and_mixed_layouts(models, monkeypatch):
+    """4 pairs at 128 px: 2^16 pixels a side, so the CPU backbone runs channels-last and the statistics read
+    its maps in memory order; an input given channels-last next to one that is not must still be paired
+    element by element."""
+    from conftest import real_photos
+
+    ours, ref = models
+    x = real_photos((128, 128))
+    y = torch.cat([distort(x[i:i + 1], kind, 0.4, seed=i) for i, kind in enumerate(KINDS[:4])])
+    with torch.no_grad():
+        expected = ref(x, y)
+        torch.testing.assert_close(ours(x, y), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(ours(x.contiguous(memory_format=torch.channels_last), y), expected, atol=1e-6, rtol=0)
+    # The gradient in float64 on small images, channels-last forced: in float32 two layouts' rounding may
+    # resolve a near-tie of the L2 pooling's square root or a ReLU differently.
+    monkeypatch.setattr(ours.backbone, "channels_last_from_pixels", 0)
+    x, y = x[:2, :, :40, :40].double(), y[:2, :, :40, :40].double()
+    ours64, ref64 = copy.deepcopy(ours), copy.deepcopy(ref).double()
+    yg, yr = y.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    ours64(x, yg).sum().backward()
+    ref64(x, yr, require_grad=True).sum().backward()
+    # (1e-6, not 1e-12: our α, β were normalized once in float32, the reference's in float64 here)
+    torch.testing.assert_close(yg.grad, yr.grad, rtol=1e-6, atol=1e-6 * float(yr.grad.abs().max()))
 
 
 def test_image_with_itself_is_zero(models, photo_pairs):

@@ -1,4 +1,6 @@
 """Extractors: the real loading path with written checkpoints, parity with the reference layers."""
+import copy
+
 import pytest
 import torch
 import torchvision
@@ -155,3 +157,58 @@ def test_clip_resize_stays_in_range():
     x[..., ::2, :] = 1.0  # sharp edges make bicubic overshoot
     y = clip_resize(x)
     assert y.shape == (1, 3, 224, 224) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def _reference_taps(extractor, x):
+    """The extractor's taps recomputed the plain way: a copy of its layers with every ReLU out of place, on
+    NCHW input, each tap read right after its layer."""
+    body = copy.deepcopy(extractor.body)
+    for module in body.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    h, taps = extractor.normalize(x).contiguous(), {}
+    for index, module in enumerate(body):
+        h = module(h)
+        taps.update({name: h for name, end in extractor._ends.items() if end == index})
+    return [taps[name] for name in extractor.layers]
+
+
+@pytest.mark.parametrize("name,layers", [
+    ("vgg16", ("conv1_2", "relu1_2", "conv3_3", "relu3_3")),  # conv taps: the ReLU after each must copy
+    ("alexnet", None),
+    ("squeezenet", None),
+])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_in_place_relus_and_channels_last_keep_taps_and_gradients(random_weights, monkeypatch, name, layers,
+                                                                    channels_last):
+    # A float64 copy: in float32, a max-pooling near-tie may resolve differently in two layouts' rounding and
+    # route a gradient elsewhere (in either layout, at a few hundred of 10^5 pixels), hiding a real error.
+    extractor = copy.deepcopy(get_extractor(name, **({"layers": layers} if layers else {}))).double()
+    monkeypatch.setattr(extractor, "channels_last_from_pixels", 0 if channels_last else 2 ** 40)
+    x = torch.rand(2, 3, 48, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    got_x, ref_x = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    got, expected = list(extractor(got_x).values()), _reference_taps(extractor, ref_x)
+    assert all(t.is_contiguous(memory_format=torch.channels_last) == channels_last for t in got)
+    for value, reference in zip(got, expected):
+        torch.testing.assert_close(value, reference, rtol=1e-10, atol=1e-10)
+    # Gradients through every tap at once, so that an overwritten activation would show up in the backward.
+    probes = [torch.randn(t.shape, dtype=t.dtype, generator=torch.Generator().manual_seed(k))
+              for k, t in enumerate(expected)]
+    sum((t * p).sum() for t, p in zip(got, probes)).backward()
+    sum((t * p).sum() for t, p in zip(expected, probes)).backward()
+    torch.testing.assert_close(got_x.grad, ref_x.grad, rtol=1e-9, atol=1e-10 * float(ref_x.grad.abs().max()))
+
+
+def test_large_cpu_passes_run_channels_last(random_weights):
+    vgg, squeeze = get_extractor("vgg16", layers=("relu1_2",)), get_extractor("squeezenet")
+    channels_last = torch.channels_last
+    assert vgg(torch.rand(16, 3, 64, 64))["relu1_2"].is_contiguous(memory_format=channels_last)  # 2^16 pixels
+    assert vgg(torch.rand(1, 3, 64, 64))["relu1_2"].is_contiguous()
+    assert squeeze(torch.rand(1, 3, 32, 32))["fire3"].is_contiguous(memory_format=channels_last)
+
+
+def test_only_a_relu_that_reads_a_tap_runs_out_of_place(random_weights):
+    extractor = get_extractor("vgg16", layers=("conv1_2", "relu2_2", "conv3_3", "relu4_1"))
+    names = vgg_layer_names(extractor.body)
+    copying = {names[i] for i, m in enumerate(extractor.body) if isinstance(m, torch.nn.ReLU) and not m.inplace}
+    assert copying == {"relu1_2", "relu3_3"}  # the ReLUs after conv1_2 and conv3_3; relu2_2 is a tap itself

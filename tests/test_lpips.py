@@ -11,6 +11,7 @@ from percept_lib.data import distort
 from percept_lib.extractors import clear_cache
 from percept_lib.losses import LPIPS
 from percept_lib.losses.lpips import load_lin_layers, normalize_channels
+from percept_lib.losses.perceptual import normalized_difference
 
 BACKBONE_ARTIFACT = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
 # lpips builds its torchvision backbones with the deprecated `pretrained=` argument; torchvision says so.
@@ -70,6 +71,42 @@ def test_equals_the_lpips_package(torch_home, pairs, net):
         maps = LPIPS(net=net, spatial=True)(x, y)
         assert maps.shape == (4, 1, 64, 96)
         torch.testing.assert_close(maps, reference(x, y, normalize=True), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_equals_the_lpips_package_on_channels_last_passes(torch_home, net):
+    """4 pairs at 128 px: 2^16 pixels a side, so on a CPU the backbone runs channels-last (the small pairs
+    above run NCHW), as a metric in one pass of both images and as a loss in two."""
+    import lpips
+
+    from conftest import real_photos
+
+    torch_home.make(BACKBONE_ARTIFACT[net])
+    x = real_photos((128, 128))
+    y = torch.cat([distort(x[i:i + 1], kind, 0.4, seed=i) for i, kind in enumerate(("blur", "noise", "jpeg", "shift"))])
+    reference, ours = lpips.LPIPS(net=net, pretrained=True, verbose=False).eval(), LPIPS(net=net)
+    with torch.no_grad():
+        expected = reference(x, y, normalize=True).flatten()
+    torch.testing.assert_close(ours(x, y), expected, atol=1e-6, rtol=0)
+    yg, yr = y.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    value = ours(x, yg)
+    value.sum().backward()
+    reference(x, yr, normalize=True).sum().backward()
+    torch.testing.assert_close(value.detach(), expected, atol=1e-6, rtol=0)
+    if net == "alex":  # VGG's float32 gradient is itself off by % (1 / (norm + 1e-10) at dead positions)
+        torch.testing.assert_close(yg.grad, yr.grad, rtol=1e-3, atol=1e-4 * float(yr.grad.abs().max()))
+
+
+def test_metric_call_keeps_its_inputs_and_values_whatever_the_passes(random_lpips, pairs, monkeypatch):
+    """The metric path works in place on its own taps, the loss path out of place: same values. Packing x
+    and y into one pass or two changes nothing either."""
+    x, y = pairs
+    x0, y0 = x.clone(), y.clone()
+    one_pass = random_lpips(x, y)
+    assert torch.equal(x, x0) and torch.equal(y, y0)
+    torch.testing.assert_close(random_lpips(x, y.clone().requires_grad_(True)).detach(), one_pass, atol=1e-7, rtol=0)
+    monkeypatch.setattr(random_lpips.extractor, "max_pass_pixels", 1)  # one pass per image batch
+    torch.testing.assert_close(random_lpips(x, y), one_pass, atol=1e-6, rtol=0)
 
 
 def test_lin_weights_are_the_shipped_ones_and_non_negative(random_lpips):
@@ -180,6 +217,21 @@ def test_channel_normalization_is_lpips_normalize_tensor():
     assert float(norms[:, 1, 1].abs().max()) == 0.0
     g = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(normalize_channels, (g,))
+
+
+def test_normalized_difference_is_the_difference_of_normalized_maps():
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.relu(torch.randn(3, 64, 17, 13, generator=generator)) for _ in range(2))
+    a[:, :, 1, 1] = 0.0  # a dead position: 0 / (0 + eps)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        a_, b_ = a.contiguous(memory_format=layout), b.contiguous(memory_format=layout)
+        expected = normalize_channels(a_) - normalize_channels(b_)
+        assert torch.equal(normalized_difference(a_, b_), expected)  # bit for bit, in either layout
+        scratch = a_.clone()
+        assert torch.equal(normalized_difference(scratch, b_, inplace=True), expected)
+        assert torch.equal(scratch, expected)  # written into the first argument, as documented
+    g = tuple(torch.randn(2, 4, 3, 3, dtype=torch.float64, generator=generator).requires_grad_(True) for _ in range(2))
+    assert torch.autograd.gradcheck(normalized_difference, g)
 
 
 BAD_INPUTS = [

@@ -1,6 +1,7 @@
 """The VGG perceptual loss: both seed formulations reproduced from torchvision layers, Johnson's loss and
 the general configuration by hand, per-layer breakdown, reductions, precision, gradients, bad input."""
 import warnings
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torchvision
 from percept_lib.data import distort
 from percept_lib.extractors import clear_cache
 from percept_lib.losses import ContentLoss, PerceptualLoss
+from percept_lib.losses.perceptual import batched_features
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -120,6 +122,56 @@ def test_seed002_reproduced_term_by_term(torch_home, pair):
             torch.testing.assert_close(term.mean(), expected, rtol=1e-5, atol=0)
         # Content loss (VGG19 relu4_2): the output of seed 002's last slice, features[:23], unweighted.
         torch.testing.assert_close(ContentLoss()(x, y), F.mse_loss(fx, fy), rtol=1e-5, atol=0)
+
+
+def test_seed002_reproduced_on_channels_last_passes(torch_home, monkeypatch):
+    """The CPU backbone runs channels-last, with in-place ReLUs, on passes of 2^16 pixels or more: the value
+    of 4 images at 128 px, and a training step's gradient, equal the seed module's on the same VGG19 file."""
+    from conftest import real_photos
+
+    torch_home.make("vgg19")
+    target = real_photos((128, 128))
+    start = distort(target, "downup", 0.3)
+    loss, seed = PerceptualLoss.seed002(), Seed002()
+    with torch.no_grad():
+        torch.testing.assert_close(loss(start, target), seed(imagenet(start), imagenet(target)), rtol=1e-5, atol=0)
+    # The gradient in float64 on small images, channels-last forced: in float32 a max-pooling near-tie may
+    # resolve differently in two layouts' rounding and move a gradient to the neighbouring pixel.
+    monkeypatch.setattr(loss.extractor, "channels_last_from_pixels", 0)
+    target, start = target[:2, :, :48, :48].double(), start[:2, :, :48, :48].double()
+    ours_x, seed_x = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    value, expected = loss(ours_x, target), seed.double()(imagenet(seed_x), imagenet(target))
+    value.backward()
+    expected.backward()
+    torch.testing.assert_close(value, expected, rtol=1e-10, atol=0)
+    torch.testing.assert_close(ours_x.grad, seed_x.grad, rtol=1e-8, atol=1e-10 * float(seed_x.grad.abs().max()))
+
+
+class _PassRecorder:
+    """A stand-in backbone that records the batch size of every pass it is given."""
+
+    def __init__(self, max_pass_pixels):
+        self.max_pass_pixels, self.passes = max_pass_pixels, []
+
+    def normalize(self, x):
+        return x
+
+    def features(self, x):
+        self.passes.append(x.shape[0])
+        return OrderedDict(double=2 * x)
+
+
+def test_batches_share_passes_up_to_the_backbone_limit_and_never_split():
+    a, b, c = (torch.rand(n, 3, 16, 16) for n in (1, 1, 2))  # 256, 256 and 512 pixels
+    for limit, expected in ((512, [2, 2]), (None, [4]), (1, [1, 1, 2]), (768, [2, 2])):
+        backbone = _PassRecorder(limit)
+        features = batched_features(backbone, a, b, c)
+        assert backbone.passes == expected
+        for f, x in zip(features, (a, b, c)):
+            assert torch.equal(f["double"], 2 * x)  # each batch gets its own features back, in order
+    backbone = _PassRecorder(None)
+    batched_features(backbone, a, b.clone().requires_grad_(True), c)
+    assert backbone.passes == [1, 3]  # the batch that needs a gradient apart from the others
 
 
 def test_general_configuration_by_hand(random_loss, pair):

@@ -53,7 +53,7 @@ from .. import weights as W
 from ..extractors import get_extractor
 from ..images import validate_images, validate_pair
 from .base import PairwiseModule
-from .perceptual import batched_features, validated_features
+from .perceptual import batched_features, spatial_views, validated_features
 
 STAGES = ("input", "relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 STAGE_CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -79,18 +79,6 @@ def load_alpha_beta(artifact: str = WEIGHTS_ARTIFACT) -> tuple[torch.Tensor, tor
     if bool((holder.alpha < 0).any() or (holder.beta < 0).any()):
         raise W.WeightsCorruptError(f"DISTS weights {path}: alpha and beta must be non-negative")
     return holder.alpha.flatten().float(), holder.beta.flatten().float()
-
-
-def spatial_axis(features: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """N×C×H×W features as a view with H·W on one axis, and that axis: N×HW×C for a channels-last map (the
-    CPU backbone's, on large passes), N×C×HW otherwise.
-
-    Statistics over the view's axis read memory in order. Taken over dims (2, 3) of a channels-last map
-    instead, the means and their backward ran strided and mixed layouts: DISTS as a loss was 25 % slower.
-    """
-    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
-        return features.permute(0, 2, 3, 1).flatten(1, 2), 1
-    return features.flatten(2), 2
 
 
 class DISTS(PairwiseModule):
@@ -138,7 +126,7 @@ class DISTS(PairwiseModule):
         terms = OrderedDict()
         with torch.autocast(x.device.type, enabled=False):
             for (stage, (fx, fy)), alpha, beta in zip(features.items(), alphas, betas):
-                (fx, axis), (fy, _) = spatial_axis(fx.to(dtype)), spatial_axis(fy.to(dtype))
+                (fx, fy), axis = spatial_views(fx.to(dtype), fy.to(dtype))
                 mx, my = fx.mean(axis), fy.mean(axis)
                 # Variance as E[(x − μ)²] but covariance as E[xy] − μxμy: the reference's formulas, kept so
                 # that the float32 rounding stays close to it.

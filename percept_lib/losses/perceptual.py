@@ -34,6 +34,7 @@ from contextlib import nullcontext
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..extractors import get_extractor
 from ..extractors.base import FeatureExtractor
@@ -80,6 +81,20 @@ def normalized_difference(a: torch.Tensor, b: torch.Tensor, inplace: bool = Fals
     if inplace:
         return a.div_(na).addcdiv_(b, nb, value=-1)
     return torch.addcdiv(a / na, b, nb, value=-1)
+
+
+def spatial_views(*maps: torch.Tensor) -> tuple[list[torch.Tensor], int]:
+    """N×C×H×W maps as 3-D views with H·W on one axis, and that axis: N×HW×C when every map is channels-last
+    (the CPU backbone's layout on large passes), N×C×HW otherwise. Corresponding elements stay paired.
+
+    Element-wise work and per-sample statistics on these views read memory in order, and their gradients
+    come back in the maps' own layout. Reduced over dims (2, 3) of channels-last maps instead, the means and
+    their backward ran strided with mixed layouts (DISTS as a loss 25 % slower, and the perceptual loss's
+    ReLU backward 3×).
+    """
+    if all(m.is_contiguous(memory_format=torch.channels_last) for m in maps):
+        return [m.permute(0, 2, 3, 1).flatten(1, 2) for m in maps], 1
+    return [m.flatten(2) for m in maps], 2
 
 
 def validated_features(extractor: FeatureExtractor, images: torch.Tensor) -> FeatureMaps:
@@ -234,9 +249,10 @@ class PerceptualLoss(PairwiseModule):
             a, b = at_least_float32(fx[layer]), at_least_float32(fy[layer])
             if self.normalize_features:
                 a, b = normalize_channels(a), normalize_channels(b)
-            diff = a - b
-            d = diff.abs() if self.distance == "l1" else diff.square()
-            terms[layer] = self.layer_weights[layer] * d.flatten(1).mean(1)
+            # One fused kernel each way (difference and abs / square) instead of two, in memory order.
+            (a, b), _ = spatial_views(a, b)
+            d = F.l1_loss(a, b, reduction="none") if self.distance == "l1" else F.mse_loss(a, b, reduction="none")
+            terms[layer] = self.layer_weights[layer] * d.mean(dim=(1, 2))
         return terms
 
     def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> FeatureMaps:
