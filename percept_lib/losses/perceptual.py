@@ -130,6 +130,9 @@ def batched_features(extractor: FeatureExtractor, *images: torch.Tensor) -> list
             with nullcontext() if group_needs_grad else torch.no_grad():
                 batch = torch.cat([images[i] for i in passes]) if len(passes) > 1 else images[passes[0]]
                 features = validated_features(extractor, batch)
+            if len(passes) == 1:  # not split: split's backward would copy the gradient into a cat of one
+                results[passes[0]] = features
+                continue
             sizes = [images[i].shape[0] for i in passes]
             split = {layer: f.split(sizes) for layer, f in features.items()}
             for position, i in enumerate(passes):
