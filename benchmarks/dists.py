@@ -5,8 +5,9 @@
 
 Both sides load the same VGG16 checkpoint (a seeded random one written to a temporary TORCH_HOME, since
 no pretrained file can be downloaded here; timing does not depend on the values) and the real alpha/beta.
-Timing (``timing.py``): the two sides' calls interleave, each figure is the fastest of ``--repeats`` calls, and
-the load average is printed before and after, with a warning above 0.5 (such figures are not for the README).
+Timing (``_timing.py``): the two sides' calls interleave, each figure is the fastest of ``--repeats`` calls,
+and the load average is printed before and after, with a warning above 0.5 (such figures are not for the
+README).
 Targets: ratio ≥ 1.0 on a CPU, ≥ 1.5 on a GPU at 256 px. Printed, never asserted.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
+from _timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def main() -> None:

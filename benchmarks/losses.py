@@ -11,7 +11,7 @@
    ``PerceptualLoss.seed001()`` / ``.seed002()`` vs the seed modules rebuilt from torchvision layers.
    Target: ratio ≥ 1.0.
 
-Timing (``timing.py``): the contenders' calls interleave, each figure is the fastest of ``--repeats`` calls,
+Timing (``_timing.py``): the contenders' calls interleave, each figure is the fastest of ``--repeats`` calls,
 and the load average is printed before and after each table, with a warning above 0.5 (such figures are not
 for the README). Both sides load the same backbone checkpoints: seeded random torchvision weights written
 under the published file names into a temporary TORCH_HOME (no pretrained file can be downloaded here; timing
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
+from _timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
 
 CHECKPOINTS = {  # torchvision's published file names, which torchvision, lpips and percept_lib all read
     "alexnet": "alexnet-owt-7be5be79.pth",

@@ -1,6 +1,6 @@
 """Timing that a reader can trust on a shared machine: interleaved calls, the minimum of repeats, the load.
 
-Used by ``losses.py`` and ``dists.py``. Each round calls every contender once, in an order that rotates from
+A helper of ``losses.py`` and ``dists.py``, not a benchmark itself. Each round calls every contender once, in an order that rotates from
 round to round, so that a change of machine load during the run hits all of them alike; the figure kept is
 each one's fastest call, the one the other processes disturbed least (a median still moves with the load).
 The load average is printed before and after a table: figures measured above 0.5 are not for the README.
