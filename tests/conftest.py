@@ -7,7 +7,9 @@ file, which is what a parity test needs.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+import warnings
 
 import pytest
 import torch
@@ -147,6 +149,20 @@ def empty_torch_home(tmp_path, monkeypatch) -> Path:
     clear_cache()
     yield tmp_path
     clear_cache()
+
+
+@contextmanager
+def random_weights_mode():
+    """Seeded random weights (``PERCEPT_WEIGHTS=random``, its warning silenced) for building module-scoped
+    losses once; the extractor cache is cleared on entry and on exit, so no random backbone outlives it."""
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mp.setenv("PERCEPT_WEIGHTS", "random")
+        clear_cache()
+        try:
+            yield
+        finally:
+            clear_cache()
 
 
 @pytest.fixture()

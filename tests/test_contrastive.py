@@ -5,9 +5,9 @@ import warnings
 import pytest
 import torch
 
-from percept_lib.extractors import clear_cache
 from percept_lib.losses import ContrastivePerceptualLoss
 from percept_lib.losses.contrastive import upsample_to
+from conftest import random_weights_mode
 
 # DINOv2 at 56 px (a 4×4 patch grid) instead of 224: the same code path, 16× less work for the tests.
 DINO_SIZE = 56
@@ -26,10 +26,7 @@ def sr_setting():
 @pytest.fixture(scope="module")
 def random_losses():
     """Losses on seeded random backbones, built once (the two DINOv2 token kinds share one backbone)."""
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mp.setenv("PERCEPT_WEIGHTS", "random")
-        clear_cache()
+    with random_weights_mode():
         # A random ViT's CLS token hardly depends on the input (timm initializes layer scale at 1e-5),
         # so its margin is on that scale.
         losses = {
@@ -40,7 +37,6 @@ def random_losses():
             "dinov2-cls": ContrastivePerceptualLoss("dinov2", dinov2_tokens="cls", dinov2_size=DINO_SIZE,
                                                     margin=1e-5, reduction="none"),
         }
-    clear_cache()
     return losses
 
 

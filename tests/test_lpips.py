@@ -1,6 +1,5 @@
 """LPIPS equals the lpips package (same backbone checkpoint, real v0.1 lin weights); strict loading; metric
 and loss use; precision; bad input."""
-import warnings
 
 import numpy as np
 import pytest
@@ -8,10 +7,10 @@ import torch
 
 from percept_lib import weights as W
 from percept_lib.data import distort
-from percept_lib.extractors import clear_cache
 from percept_lib.losses import LPIPS
 from percept_lib.losses.lpips import load_lin_layers, normalize_channels
 from percept_lib.losses.perceptual import normalized_difference
+from conftest import random_weights_mode
 
 BACKBONE_ARTIFACT = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
 # lpips builds its torchvision backbones with the deprecated `pretrained=` argument; torchvision says so.
@@ -31,12 +30,8 @@ def pairs():
 @pytest.fixture(scope="module")
 def random_squeeze():
     """LPIPS-squeeze on a seeded random backbone (real lin weights), built once for the behaviour tests."""
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mp.setenv("PERCEPT_WEIGHTS", "random")
-        clear_cache()
+    with random_weights_mode():
         module = LPIPS(net="squeeze")
-    clear_cache()
     return module
 
 

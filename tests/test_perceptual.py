@@ -1,6 +1,5 @@
 """The VGG perceptual loss: both seed formulations reproduced from torchvision layers, Johnson's loss and
 the general configuration by hand, per-layer breakdown, reductions, precision, gradients, bad input."""
-import warnings
 from collections import OrderedDict
 
 import pytest
@@ -9,9 +8,9 @@ import torch.nn.functional as F
 import torchvision
 
 from percept_lib.data import distort
-from percept_lib.extractors import clear_cache
 from percept_lib.losses import ContentLoss, PerceptualLoss
 from percept_lib.losses.perceptual import batched_features
+from conftest import random_weights_mode
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -67,10 +66,7 @@ def random_losses():
 
     "l2" and "l1_normalized" ask for the same taps, so they share one cached backbone.
     """
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mp.setenv("PERCEPT_WEIGHTS", "random")
-        clear_cache()
+    with random_weights_mode():
         taps, weights = ("relu1_2", "relu2_2"), (2.0, 0.5)
         losses = {
             "l2": PerceptualLoss("vgg16", taps, weights, distance="l2", reduction="none"),
@@ -78,7 +74,6 @@ def random_losses():
                                             reduction="none"),
             "johnson": PerceptualLoss.johnson(reduction="none"),
         }
-    clear_cache()
     return losses
 
 

@@ -1,12 +1,11 @@
 """Gram matrix, style loss and total variation against hand-computed values; gradcheck; style targets of
 another size; precision; bad input."""
-import warnings
 
 import pytest
 import torch
 
-from percept_lib.extractors import clear_cache
 from percept_lib.losses import StyleLoss, TotalVariationLoss, gram_matrix, total_variation
+from conftest import random_weights_mode
 
 LAYERS, WEIGHTS = ("relu1_1", "relu2_1"), (1.0, 0.5)
 
@@ -14,12 +13,8 @@ LAYERS, WEIGHTS = ("relu1_1", "relu2_1"), (1.0, 0.5)
 @pytest.fixture(scope="module")
 def random_style():
     """A two-layer VGG19 style loss on seeded random weights, built once."""
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mp.setenv("PERCEPT_WEIGHTS", "random")
-        clear_cache()
+    with random_weights_mode():
         loss = StyleLoss(layers=LAYERS, layer_weights=WEIGHTS, reduction="none")
-    clear_cache()
     return loss
 
 

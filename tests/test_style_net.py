@@ -1,14 +1,13 @@
 """Style transfer objective (normalised terms), the small Johnson transformation network and its training
 helper; on seeded random VGG19 weights (no pretrained file is needed for what is tested here)."""
-import warnings
 
 import pytest
 import torch
 
 from percept_lib import data
-from percept_lib.extractors import clear_cache
 from percept_lib.losses import ContentLoss, StyleLoss, total_variation
 from percept_lib.teaching.style_net import StyleTransferLoss, TransformNet, train_transform_net
+from conftest import random_weights_mode
 
 SIZE = 32
 pytestmark = pytest.mark.filterwarnings("ignore:.*RANDOM weights")
@@ -17,12 +16,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*RANDOM weights")
 @pytest.fixture(scope="module")
 def random_vgg():
     """Random-weight mode for the whole module; the extractor cache is cleared before and after."""
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mp.setenv("PERCEPT_WEIGHTS", "random")
-        clear_cache()
+    with random_weights_mode():
         yield
-    clear_cache()
 
 
 @pytest.fixture(scope="module")
