@@ -66,7 +66,43 @@ class _SlicedExtractor(FeatureExtractor):
         for name, end in self._ends.items():
             self._index_to_names.setdefault(end, []).append(name)
 
+    def smallest_input(self) -> int:
+        """The smallest image side (pixels) whose every tap is at least 1×1 (cached).
+
+        Found by following a side length through each layer's output-size formula; a 16-px image through
+        AlexNet's stride-4 convolution and three poolings, for one, has nothing left by relu5.
+        """
+        if "_smallest" not in self.__dict__:
+            self._smallest = next(n for n in range(1, 4097) if self._side_survives(n))
+        return self._smallest
+
+    def _side_survives(self, n: int) -> bool:
+        deepest = max(self._ends.values())
+        for index, module in enumerate(self.body):
+            if hasattr(module, "stride"):  # convolutions and poolings; Fire blocks and ReLUs keep the size
+                k, s, p, d = (module.kernel_size, module.stride, module.padding, getattr(module, "dilation", 1))
+                k, s, p, d = (v[0] if isinstance(v, tuple) else v for v in (k, s, p, d))
+                ceil = getattr(module, "ceil_mode", False)
+                if not ceil and n + 2 * p < d * (k - 1) + 1:
+                    return False
+                # torch's pooling_output_shape: floor division, and with ceil_mode the last window must
+                # start inside the input.
+                out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
+                if ceil and (out - 1) * s >= n + p:
+                    out -= 1
+                n = out
+            if n < 1:
+                return False
+            if index == deepest:
+                return True
+        return True
+
     def features(self, x):
+        side = min(x.shape[-2:])
+        if side < self.smallest_input():
+            raise ValueError(f"images of {x.shape[-2]}×{x.shape[-1]} px are too small for {self.name} up to "
+                             f"{self.layers[-1]}: it needs at least {self.smallest_input()}×{self.smallest_input()}; "
+                             "upsample them (e.g. torch.nn.functional.interpolate) or compare larger crops")
         pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
         if x.device.type == "cpu" and pixels >= self.channels_last_from_pixels:
             # The taps come out channels-last: the same values with other strides. Elsewhere the input's
