@@ -21,14 +21,37 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemist
 TEXTURES = ("brick", "gravel", "grass")
 
 
-def captions() -> dict[str, str]:
-    """The project's captions of the photographs (``data/captions.csv``): photo name → caption."""
-    import csv
-    from pathlib import Path
+# One English caption per photograph, written for this project; ``data/captions.csv`` is this table written out
+# (:func:`captions_csv`) for the command line, e.g. ``clip-score --captions data/captions.csv``. Kept in the
+# package, not read from the repository, so that an installed percept_lib (``pip install .``) has it.
+CAPTIONS = {
+    "astronaut": "an astronaut in a white spacesuit in front of an American flag",
+    "chelsea": "a tabby cat with green eyes looking to the side",
+    "coffee": "a cup of coffee on a saucer with a spoon",
+    "rocket": "a rocket standing on its launch pad under a blue sky",
+    "hubble_deep_field": "a dark sky full of distant galaxies",
+    "immunohistochemistry": "a microscope image of stained tissue cells",
+    "retina": "a photograph of the retina at the back of a human eye",
+    "colorwheel": "a circular wheel of rainbow colours",
+    "brick": "a grey brick wall",
+    "gravel": "a close-up of grey gravel stones",
+}
 
-    path = Path(__file__).resolve().parents[1] / "data" / "captions.csv"
-    with open(path, newline="", encoding="utf-8") as f:
-        return {Path(row["file"]).stem: row["caption"] for row in csv.DictReader(f)}
+
+def captions() -> dict[str, str]:
+    """The project's captions of the photographs: photo name → caption (:data:`CAPTIONS`)."""
+    return dict(CAPTIONS)
+
+
+def captions_csv() -> str:
+    """:data:`CAPTIONS` as the ``file,caption`` CSV the ``clip-score`` command reads (files as ``NAME.png``)."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "caption"])
+    writer.writerows([f"{name}.png", caption] for name, caption in CAPTIONS.items())
+    return out.getvalue()
 
 
 def photo(name: str = "astronaut", size: int | tuple[int, int] | None = None) -> torch.Tensor:

@@ -83,3 +83,15 @@ def test_mosaic_tiles_seamlessly_and_rejects_bad_sizes():
         data.mosaic(32, cell=64)
     with pytest.raises(ValueError, match="mosaic"):
         data.texture("marble")
+
+
+def test_the_captions_file_is_the_packaged_table_written_out():
+    """data/captions.csv (for the command line) and data.CAPTIONS (what an installed package has) agree, and
+    every caption belongs to a photograph percept_lib can load."""
+    from pathlib import Path
+
+    from percept_lib import data
+
+    written = (Path(__file__).resolve().parents[1] / "data" / "captions.csv").read_text(encoding="utf-8")
+    assert written == data.captions_csv()
+    assert set(data.captions()) <= set(data.PHOTOS + data.TEXTURES)
