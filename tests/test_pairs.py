@@ -176,3 +176,27 @@ def test_cli_json_csv_db_and_no_silent_overwrite(folders, tmp_path, capsys, rand
     assert "--force" in capsys.readouterr().err and out_csv.read_text() == before
     assert cli(["pairs", str(test), str(ref), "--metrics", "sharpness", "--no-progress"]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+def test_ms_ssim_is_a_pair_metric_when_named(tmp_path, capsys):
+    from percept_lib.losses.ms_ssim import ms_ssim
+
+    refs = photos(("astronaut", "chelsea", "coffee"), (176, 192))
+    save_images(refs, tmp_path / "ref", names=["a.png", "b.png", "c.png"])
+    kinds = ("blur", "noise", "jpeg")
+    distorted = torch.cat([distort(refs[i:i + 1], kind, 0.4, seed=i) for i, kind in enumerate(kinds)])
+    save_images(distorted, tmp_path / "test", names=["a.png", "b.png", "c.png"])
+    assert cli(["pairs", str(tmp_path / "test"), str(tmp_path / "ref"), "--metrics", "ssim,ms-ssim", "--json",
+                "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    result = evaluate_pairs(tmp_path / "test", tmp_path / "ref", metrics=["ms-ssim"], progress=False)
+    for pair, row in zip(result.pairs, result.rows):
+        direct = ms_ssim(load_image(pair.test), load_image(pair.reference))
+        assert row["ms-ssim"] == pytest.approx(float(direct), rel=1e-6)
+    assert summary["ms-ssim"]["mean"] == pytest.approx(result.summary["ms-ssim"]["mean"], rel=1e-12)
+    assert len({round(row["ms-ssim"], 4) for row in result.rows}) == 3  # three different distortions
+    # Named on images smaller than its five scales allow, it fails with the minimum size.
+    save_images(refs[:1, :, :100, :100], tmp_path / "small_ref", names=["a.png"])
+    save_images(refs[:1, :, :100, :100], tmp_path / "small_test", names=["a.png"])
+    with pytest.raises(ValueError, match="at least 161×161"):
+        evaluate_pairs(tmp_path / "small_test", tmp_path / "small_ref", metrics=["ms-ssim"], progress=False)

@@ -7,6 +7,7 @@ perceptual                 ``PerceptualLoss`` (VGG features; presets ``seed001``
 lpips                      ``LPIPS`` (Zhang et al. 2018; alex / vgg / squeeze, v0.1 weights)
 dists                      ``DISTS`` (Ding et al. 2020)
 ssim                       ``SSIM``, ``ssim``, ``SSIMLoss`` (Wang et al. 2004)
+ms_ssim                    ``MSSSIM``, ``ms_ssim``, ``MSSSIMLoss`` (Wang et al. 2003, five scales)
 style                      ``gram_matrix``, ``StyleLoss``, ``total_variation``, ``TotalVariationLoss``
 contrastive                ``ContrastivePerceptualLoss`` (triplet loss for super-resolution)
 =========================  ==========================================================================
@@ -15,6 +16,7 @@ from .base import PairwiseModule, reduce
 from .contrastive import ContrastivePerceptualLoss
 from .dists import DISTS
 from .lpips import LPIPS
+from .ms_ssim import MSSSIM, MSSSIMLoss, ms_ssim
 from .perceptual import ContentLoss, PerceptualLoss
 from .pixel import L1Loss, MSELoss, psnr
 from .ssim import SSIM, SSIMLoss, ssim
@@ -27,6 +29,7 @@ __all__ = [
     "LPIPS",
     "DISTS",
     "SSIM", "ssim", "SSIMLoss",
+    "MSSSIM", "ms_ssim", "MSSSIMLoss",
     "StyleLoss", "TotalVariationLoss", "gram_matrix", "total_variation",
     "ContrastivePerceptualLoss",
 ]

@@ -89,7 +89,13 @@ def _check_size(x: torch.Tensor, sigma: float) -> int:
     return size
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, sigma: float) -> torch.Tensor:
+def ssim_terms(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0,
+               sigma: float = SIGMA) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two factors of the SSIM map, per channel and position: luminance (2 μx μy + C1) / (μx² + μy² + C1)
+    and contrast-structure (2 σxy + C2) / (σx² + σy² + C2); SSIM is their product. No validation here.
+
+    MS-SSIM (:mod:`percept_lib.losses.ms_ssim`) weighs them separately across scales.
+    """
     # Variances are differences of nearly equal moments (E[x²] − μ²), compared with C2 = 9e-4: in half
     # precision they drown in rounding (bfloat16 is off by 0.03 in SSIM on photos). So the statistics are
     # computed in float32 at least, with autocast off; half-precision inputs give a float32 result.
@@ -101,16 +107,28 @@ def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, sigma: float)
         mx, my, exx, eyy, exy = moments.split(x.shape[0])
         vx, vy, cxy = exx - mx * mx, eyy - my * my, exy - mx * my
         c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-        return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        return (2 * mx * my + c1) / (mx * mx + my * my + c1), (2 * cxy + c2) / (vx + vy + c2)
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, sigma: float) -> torch.Tensor:
+    luminance, contrast_structure = ssim_terms(x, y, data_range, sigma)
+    return luminance * contrast_structure
+
+
+def crop_border(maps: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
+    """The positions whose whole window lies inside the image: a filter-radius strip cut from every edge.
+
+    skimage ignores that strip in its mean, so the padding never reaches the score.
+    """
+    r = window_radius(sigma)
+    h, w = maps.shape[-2:]
+    return maps[..., r:h - r, r:w - r]
 
 
 def _ssim(x: torch.Tensor, y: torch.Tensor, data_range: float, sigma: float) -> torch.Tensor:
     _check_constants(data_range, sigma)
-    size = _check_size(x, sigma)
-    crop = (size - 1) // 2  # skimage ignores a filter-radius strip around the edges
-    s = _ssim_map(x, y, data_range, sigma)
-    h, w = s.shape[-2:]
-    return s[..., crop:h - crop, crop:w - crop].mean(dim=(1, 2, 3))
+    _check_size(x, sigma)
+    return crop_border(_ssim_map(x, y, data_range, sigma), sigma).mean(dim=(1, 2, 3))
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float = SIGMA) -> torch.Tensor:

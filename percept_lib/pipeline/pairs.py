@@ -23,6 +23,8 @@ from .options import RunOptions
 from .results import MetricResult
 
 METRICS = ("lpips", "dists", "psnr", "ssim")
+# Computed only when named: MS-SSIM's five scales need images of at least 161×161 pixels.
+EXTRA_METRICS = ("ms-ssim",)
 NETS = ("alex", "vgg", "squeeze")
 
 
@@ -195,9 +197,9 @@ class PairMetrics:
     """The metric modules, each built once; ``__call__(a, b)`` → {metric: per-pair values (N,)}."""
 
     def __init__(self, metrics: Sequence[str], net: str = "alex", device="cpu"):
-        unknown = [m for m in metrics if m not in METRICS]
+        unknown = [m for m in metrics if m not in METRICS + EXTRA_METRICS]
         if unknown or not metrics:
-            raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS + EXTRA_METRICS)}")
         if net not in NETS:
             raise ValueError(f"net={net!r}: use one of {NETS}")
         self.metrics, self.net, self.device = tuple(metrics), net, device
@@ -218,6 +220,7 @@ class PairMetrics:
 
     @torch.inference_mode()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        from ..losses.ms_ssim import ms_ssim
         from ..losses.pixel import psnr
         from ..losses.ssim import ssim
 
@@ -230,6 +233,8 @@ class PairMetrics:
                 out[name] = psnr(a, b)
             elif name == "ssim":
                 out[name] = ssim(a, b)
+            elif name == "ms-ssim":
+                out[name] = ms_ssim(a, b)
         return {k: v.detach().double().cpu().reshape(-1) for k, v in out.items()}
 
 
@@ -270,10 +275,10 @@ def evaluate_pairs(
 ) -> PairsResult:
     """Score each image of ``dir_test`` against its counterpart in ``dir_reference``.
 
-    ``metrics`` ⊆ {lpips, dists, psnr, ssim}; ``net`` is LPIPS's backbone; ``resize_to="reference"``
-    resizes a test image to its reference's size (clean bicubic) instead of raising. Run options
-    (``batch_size`` — default 16 here —, ``device``, ``num_workers``, ``progress``) as :class:`RunOptions`
-    or keywords.
+    ``metrics`` ⊆ {lpips, dists, psnr, ssim, ms-ssim} (ms-ssim only when named: images of at least 161×161);
+    ``net`` is LPIPS's backbone; ``resize_to="reference"`` resizes a test image to its reference's size
+    (clean bicubic) instead of raising. Run options (``batch_size`` — default 16 here —, ``device``,
+    ``num_workers``, ``progress``) as :class:`RunOptions` or keywords.
     """
     from tqdm.auto import tqdm
 
