@@ -79,7 +79,7 @@ def test_clean_mode_is_clean_fid_resize_without_requantizing(inception, tmp_path
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6 * np.abs(reference).max())
 
 
-def test_rerun_reads_the_cache_and_a_changed_file_invalidates_it(inception, tmp_path, feature_cache, monkeypatch):
+def test_rerun_reads_the_cache_and_a_changed_file_is_recomputed(inception, tmp_path, feature_cache, monkeypatch):
     folder = mixed_folder(tmp_path / "imgs", 2, 2)
     before = sorted(p.name for p in folder.iterdir())
     built = []  # one entry per folder run through the network
@@ -104,12 +104,12 @@ def test_rerun_reads_the_cache_and_a_changed_file_invalidates_it(inception, tmp_
     assert not np.allclose(third.features[0], first.features[0])
     np.testing.assert_allclose(third.features[1:], first.features[1:], rtol=1e-6)
 
-    # Touching a file (same bytes, new mtime) also invalidates; cache=False always recomputes.
+    # Touching a file (same bytes, new mtime) changes nothing: the content decides. cache=False always recomputes.
     stat = (folder / "b1.png").stat()
     os.utime(folder / "b1.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert not extract_folder(folder, layer=64, progress=False).from_cache
+    assert extract_folder(folder, layer=64, progress=False).from_cache
     assert not extract_folder(folder, layer=64, progress=False, cache=False).from_cache
-    assert len(built) == 5
+    assert len(built) == 4
 
 
 def test_a_corrupt_cache_file_is_recomputed(inception, tmp_path, feature_cache):
@@ -205,3 +205,72 @@ def test_torchrun_two_processes_give_the_single_process_statistics(inception, tm
     # The ranks really did split the work: each cached the features of its own shard only.
     shard_sizes = sorted(len(np.load(p)["names"]) for p in (tmp_path / "child-cache").rglob("*.npz"))
     assert shard_sizes == [3, 4]
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims width × height 1-bit pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(9), b"\0" * (1 + (width + 7) // 8)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("resize", ["clean", "pytorch-fid"])
+def test_decompression_bombs_are_skipped_and_named_and_the_rest_is_intact(inception, tmp_path, resize):
+    folder = mixed_folder(tmp_path / "imgs", 2, 1)
+    reference = extract_folder(folder, layer=64, resize=resize, progress=False, cache=False)
+    (folder / "bomb.png").write_bytes(_png_claiming(10_000, 10_000))  # 100 MP: PIL would only warn
+    (folder / "zbomb.png").write_bytes(_png_claiming(20_000, 10_000))  # 200 MP: PIL's own error
+    with pytest.warns(UserWarning, match=r"skipped 2 unreadable image\(s\) of 5: bomb\.png .*100\.0 megapixels, over "
+                                         r"the limit.*PERCEPT_MAX_PIXELS.*zbomb\.png .*decompression bomb"):
+        result = extract_folder(folder, layer=64, resize=resize, batch_size=2, num_workers=1, progress=False)
+    assert result.names == reference.names and [n for n, _ in result.skipped] == ["bomb.png", "zbomb.png"]
+    np.testing.assert_array_equal(result.features, reference.features)
+
+
+def test_the_pixel_limit_is_a_run_option_and_an_environment_variable(inception, tmp_path, monkeypatch):
+    folder = mixed_folder(tmp_path / "imgs", 2, 1)  # 64×64 and 48×80 images: 4096 and 3840 pixels
+    with pytest.warns(UserWarning, match=r"skipped 2 .*a0\.png .*4,096 pixels, over the limit of 4,000 pixels"):
+        assert extract_folder(folder, layer=64, progress=False, max_pixels=4000).names == ["b0.png"]
+    monkeypatch.setenv("PERCEPT_MAX_PIXELS", "4000")
+    with pytest.warns(UserWarning, match="skipped 2"):
+        assert extract_folder(folder, layer=64, progress=False, cache=False).names == ["b0.png"]
+    monkeypatch.setenv("PERCEPT_MAX_PIXELS", "-3")
+    with pytest.raises(ValueError, match="PERCEPT_MAX_PIXELS='-3'"):
+        extract_folder(folder, layer=64, progress=False)
+    with pytest.raises(ValueError, match="max_pixels=0"):
+        extract_folder(folder, layer=64, progress=False, max_pixels=0)
+
+
+def test_symlinked_folders_are_followed_once_and_a_loop_ends(tmp_path):
+    import threading
+
+    from percept_lib.pipeline.loading import folder_files
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    save_images(crops(1, 16, seed=0), root, names=["top.png"])
+    save_images(crops(1, 16, seed=1), root / "sub", names=["inner.png"])
+    save_images(crops(1, 16, seed=2), outside, names=["linked.png"])
+    (root / "a_link").symlink_to(outside, target_is_directory=True)      # a folder elsewhere: followed
+    (root / "b_second_link").symlink_to(outside, target_is_directory=True)  # the same folder again: once
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)   # back up the tree: a loop
+    (root / "dangling.png").symlink_to(tmp_path / "gone.png")             # listed, so that decoding names it
+
+    found: list = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        walker = threading.Thread(target=lambda: found.extend(folder_files(root)), daemon=True)
+        walker.start()
+        walker.join(timeout=30)
+    assert not walker.is_alive(), "the folder walk did not end (symbolic-link loop)"
+    assert [p.relative_to(root).as_posix() for p in found] == [
+        "a_link/linked.png", "dangling.png", "sub/inner.png", "top.png"]
+    (message,) = [str(w.message) for w in caught]
+    assert "not following 2 link(s) to a folder already read" in message
+    assert "b_second_link" in message and "loop" in message

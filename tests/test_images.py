@@ -126,3 +126,85 @@ def test_save_images_never_overwrites_without_asking(tmp_path):
     assert paths[0].read_bytes() == before
     save_images(torch.zeros(2, 3, 4, 4), tmp_path, overwrite=True)
     assert float(load_image(paths[0]).max()) == 0.0
+
+
+def _sideways(upright: np.ndarray, orientation: int) -> Image.Image:
+    """The pixels a camera stores for an upright scene under EXIF ``orientation`` (6: rotated 90° clockwise
+    when shown, so stored 90° counter-clockwise; 3: upside down), with the tag that says so."""
+    stored = {6: np.rot90(upright, 1), 3: np.rot90(upright, 2), 8: np.rot90(upright, -1)}[orientation]
+    img = Image.fromarray(np.ascontiguousarray(stored))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.info["exif_for_test"] = exif
+    return img
+
+
+@pytest.mark.parametrize("orientation", [6, 3, 8])
+def test_exif_orientation_is_applied_when_decoding(tmp_path, orientation):
+    upright = np.zeros((4, 6, 3), np.uint8)  # 4 rows, 6 columns, a marker at the top-left corner
+    upright[0, 0] = (255, 0, 0)
+    upright[3, 5] = (0, 0, 255)
+    img = _sideways(upright, orientation)
+    path = tmp_path / "camera.png"
+    img.save(path, exif=img.info["exif_for_test"])
+    x = load_image(path)
+    assert x.shape == (1, 3, 4, 6)
+    np.testing.assert_array_equal((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), upright)
+
+
+def test_a_sideways_camera_jpeg_scores_as_its_upright_reference(tmp_path):
+    from percept_lib.data import photo
+
+    upright = photo("astronaut", size=64)
+    Image.fromarray((upright[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
+        tmp_path / "reference.png")
+    img = _sideways((upright[0, :, :, 8:56].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), 6)
+    img.save(tmp_path / "camera.jpg", exif=img.info["exif_for_test"], quality=95)
+    x = load_image(tmp_path / "camera.jpg")
+    assert x.shape == (1, 3, 64, 48)  # upright: as tall as the reference, not as wide
+    assert float((x - upright[..., 8:56]).abs().mean()) < 0.03  # JPEG rounding, not a rotated image
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width × height 1-bit pixels, all zero: a decompression bomb of a few hundred
+    KB (the rows are compressed as they are made, so writing it costs no memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(9), b"\0" * (1 + (width + 7) // 8)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_images_over_the_pixel_limit_are_refused_from_their_header(tmp_path, monkeypatch):
+    from percept_lib.images import DEFAULT_MAX_PIXELS, decode_image, pixel_limit
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_claiming(10_000, 10_000))  # 100 megapixels in a ~30 KB file
+    assert bomb.stat().st_size < 500_000
+    with pytest.raises(ValueError, match=r"bomb\.png: 10000×10000 is 100\.0 megapixels, over the limit of 89\.5 "
+                                         r"megapixels \(PERCEPT_MAX_PIXELS\).*raise PERCEPT_MAX_PIXELS"):
+        load_image(bomb)
+    huge = tmp_path / "huge.png"  # over twice PIL's own limit: PIL refuses in open(), before we see the size
+    huge.write_bytes(_png_claiming(20_000, 10_000))
+    with pytest.raises(ValueError, match=r"huge\.png: a possible decompression bomb.*PERCEPT_MAX_PIXELS"):
+        load_image(huge)
+
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(small)
+    assert decode_image(small, max_pixels=1200).shape == (3, 30, 40)
+    with pytest.raises(ValueError, match=r"40×30 is 1,200 pixels, over the limit of 1,199 pixels \(PERCEPT_MAX_PIXELS\)"):
+        decode_image(small, max_pixels=1199)
+    monkeypatch.setenv("PERCEPT_MAX_PIXELS", "0.001M")
+    assert pixel_limit() == 1000
+    with pytest.raises(ValueError, match="over the limit"):
+        load_image(small)
+    monkeypatch.setenv("PERCEPT_MAX_PIXELS", "many")
+    with pytest.raises(ValueError, match=r"PERCEPT_MAX_PIXELS='many'.*100M"):
+        load_image(small)
+    monkeypatch.delenv("PERCEPT_MAX_PIXELS")
+    assert pixel_limit() == DEFAULT_MAX_PIXELS

@@ -142,3 +142,34 @@ def test_streaming_metrics_are_modules_whose_moves_stay_their_own(inception):
     assert (FID.higher_is_better, KID.higher_is_better, CLIPScore.higher_is_better) == (False, False, True)
     assert not higher_is_better("pairs/lpips-alex") and higher_is_better("pairs/psnr")
     assert higher_is_better("clip-score") and not higher_is_better("fid")
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN / Infinity / -Infinity, as a JavaScript or Go parser does."""
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json(tmp_path, capsys):
+    from argparse import Namespace
+
+    from percept_lib.cli.flags import report
+
+    payload = {"value": float("inf"), "std": float("nan"), "n": np.int64(3),
+               "rows": [np.float32(-np.inf), np.float64(0.5), (1, float("nan"))], "nested": {"x": float("-inf")}}
+    assert report(payload, "pretrained", Namespace(json=True), [])
+    parsed = strict_json(capsys.readouterr().out)
+    assert parsed == {"value": "inf", "std": "nan", "n": 3, "rows": ["-inf", 0.5, [1, "nan"]],
+                      "nested": {"x": "-inf"}}
+    assert float(parsed["value"]) == float("inf") and float(parsed["rows"][0]) == float("-inf")
+
+    # End to end: the PSNR of identical images is not a finite number.
+    images = crops(2, 32, seed=1)
+    save_images(images, tmp_path / "test")
+    save_images(images, tmp_path / "reference")
+    code, out, err = run_cli(capsys, "pairs", tmp_path / "test", tmp_path / "reference", "--metrics", "psnr",
+                             "--json", "--no-progress")
+    assert code == 0, err
+    assert strict_json(out)["n"] == 2
