@@ -6,7 +6,7 @@ import json
 import pytest
 
 from percept_lib.cli import main
-from percept_lib.metrics.history import record
+from percept_lib.pipeline.history import record
 
 
 @pytest.fixture()
@@ -68,3 +68,17 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     record(db, "fid", 1.0, 3)
     assert main(["history", str(db), "--threshold", "-0.1"]) == 2
     assert "threshold" in capsys.readouterr().err
+
+
+def test_a_database_of_another_application_is_refused_in_one_line(tmp_path, capsys):
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "app.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE results (name TEXT, score REAL)")
+        conn.execute("INSERT INTO results VALUES ('alice', 3.5)")
+        conn.commit()
+    assert main(["history", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "percept_lib did not create (results)" in err

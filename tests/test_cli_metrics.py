@@ -21,7 +21,7 @@ import torch
 
 from percept_lib.cli import main
 from percept_lib.images import save_images
-from percept_lib.metrics.history import read_history
+from percept_lib.pipeline.history import read_history
 
 
 @lru_cache(maxsize=None)
@@ -112,6 +112,9 @@ def test_fid_against_a_pytorch_fid_stats_file_says_n_is_unknown(inception, two_f
     code, out, _ = run_cli(capsys, "fid", a, tmp_path / "b.npz", "--dims", "64", "--no-progress")
     assert code == 0
     assert "A: " in out and "(N = 8)" in out and "N = unknown" in out
+    # accepted, and what cannot be known about the file is labelled so (no random-weights banner either)
+    assert "inception-fid/block64 | unknown, resize clean | unknown; weights: pretrained | unknown" in out
+    assert "RANDOM" not in out
     value = float(out.split("FID ")[1].split()[0])
     assert value == pytest.approx(both["value"], rel=1e-5)
 
@@ -235,3 +238,140 @@ def test_clip_score_csv_problems_are_named(tmp_path, capsys):
     for path, message in cases:
         code, _, err = run_cli(capsys, "clip-score", folder, "--captions", path)
         assert code == 2 and message in err, err
+
+
+# ----------------------------------------------------------------------------------------------------
+# Outputs checked before the computation, written atomically
+# ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["fid", "kid", "clip-score"])
+def test_a_db_that_is_not_sqlite_fails_before_any_image_is_read(tmp_path, capsys, monkeypatch, command):
+    import percept_lib.pipeline.folders as folders
+
+    calls = []
+    for name in ("fid_folders", "kid_folders", "clip_score_folder"):
+        monkeypatch.setattr(folders, name, lambda *a, _name=name, **k: calls.append(_name))
+    images = tmp_path / "imgs"
+    save_images(crops(2, 32, seed=0), images, names=["a.png", "b.png"])
+    captions = _write_captions(tmp_path / "captions.csv", [("a.png", "x"), ("b.png", "y")])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n")
+    argv = {"fid": ["fid", images, images], "kid": ["kid", images, images],
+            "clip-score": ["clip-score", images, "--captions", captions]}[command]
+    code, _, err = run_cli(capsys, *argv, "--db", notes, "--no-progress")
+    assert code == 2 and f"{notes} is not a SQLite file" in err
+    assert calls == []  # refused before the computation
+    assert notes.read_text() == "my notes, not a database\n"
+
+
+def test_stats_refuses_at_the_write_a_file_another_run_wrote_meanwhile(tmp_path, capsys, monkeypatch):
+    import percept_lib.pipeline.sharding as sharding
+    from percept_lib.metrics import FeatureStats
+
+    out = tmp_path / "stats.npz"
+
+    def slow_folder_stats(*args, **kwargs):
+        out.write_bytes(b"the other run's statistics")  # it finished while this one was computing
+        stats = FeatureStats().update(np.random.default_rng(0).standard_normal((5, 8)))
+        stats.weights = "pretrained"
+        return stats
+
+    monkeypatch.setattr(sharding, "folder_stats", slow_folder_stats)
+    save_images(crops(2, 32, seed=0), tmp_path / "imgs")
+    code, _, err = run_cli(capsys, "stats", tmp_path / "imgs", "-o", out, "--no-progress")
+    assert code == 2 and f"{out} exists" in err and "nothing was overwritten" in err
+    assert out.read_bytes() == b"the other run's statistics"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "stats.npz"]  # no temporary file left
+
+
+# ----------------------------------------------------------------------------------------------------
+# Too few images
+# ----------------------------------------------------------------------------------------------------
+
+def test_too_few_images_name_the_folder_and_the_minimum_before_any_network(tmp_path, capsys, empty_torch_home):
+    # No weights are available here: the error must come from counting the files, before any network is built.
+    one, three = tmp_path / "one", tmp_path / "three"
+    save_images(crops(1, 32, seed=1), one)
+    save_images(crops(3, 32, seed=2), three)
+    cases = [(["fid", one, three], "FID"), (["fid", three, one], "FID"), (["kid", one, three], "KID"),
+             (["kid", three, one], "KID"),
+             (["stats", one, "-o", tmp_path / "s.npz"], "a mean and covariance (FID, stats)")]
+    for argv, metric in cases:
+        code, _, err = run_cli(capsys, *argv, "--no-progress")
+        assert code == 2, err
+        assert f"{one}: 1 image file; {metric} needs at least 2 images per folder" in err
+        assert "subset_size" not in err and "update()" not in err
+
+
+def test_kid_counts_readable_images_and_does_not_blame_the_subset_size(inception, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    save_images(crops(1, 48, seed=3), a, names=["good.png"])
+    (a / "broken.png").write_bytes(b"not a png")
+    save_images(crops(3, 48, seed=4), b)
+    code, _, err = run_cli(capsys, "kid", a, b, "--dims", "64", "--no-progress")
+    assert code == 2 and f"{a}: 1 readable image; KID needs at least 2 images per folder" in err
+    assert "subset_size" not in err
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics files carry their provenance
+# ----------------------------------------------------------------------------------------------------
+
+def test_stats_files_carry_provenance_and_fid_refuses_to_mix_resize_modes(inception, two_folders, tmp_path, capsys):
+    import hashlib
+
+    import percept_lib
+
+    a, b = two_folders
+    a_npz = tmp_path / "a.npz"
+    code, _, _ = run_cli(capsys, "stats", a, "-o", a_npz, "--dims", "64", "--resize", "pytorch-fid", "--no-progress")
+    assert code == 0
+    checkpoint = next(inception.dir.glob("pt_inception-*.pth"))
+    with np.load(a_npz) as f:  # plain numpy without pickle, as pytorch-fid and clean-fid open it
+        stored = {k: str(f[k]) for k in ("extractor", "layer", "resize", "weights", "weights_sha256",
+                                         "percept_lib_version")}
+        assert int(f["n"]) == 8
+    assert stored == {"extractor": "inception-fid", "layer": "block64", "resize": "pytorch-fid",
+                      "weights": "pretrained", "weights_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+                      "percept_lib_version": percept_lib.__version__}
+
+    # B is computed with clean resizing (the default): refused, both values named, and the flag that fixes it
+    code, _, err = run_cli(capsys, "fid", a_npz, b, "--dims", "64", "--no-progress")
+    assert code == 2
+    assert f"resize 'pytorch-fid' ({a_npz}) vs 'clean' ({b})" in err and "--resize pytorch-fid" in err
+    assert "--force-mix" in err
+
+    code, out, _ = run_cli(capsys, "fid", a_npz, b, "--dims", "64", "--resize", "pytorch-fid", "--json",
+                           "--no-progress")
+    same = json.loads(out)
+    code, out, _ = run_cli(capsys, "fid", a, b, "--dims", "64", "--resize", "pytorch-fid", "--json", "--no-progress")
+    folders_only = json.loads(out)
+    assert same["value"] == pytest.approx(folders_only["value"], rel=1e-9)
+    assert (same["extractor"], same["resize"], same["weights"]) == ("inception-fid/block64", "pytorch-fid",
+                                                                     "pretrained")
+
+    code, out, _ = run_cli(capsys, "fid", a_npz, b, "--dims", "64", "--force-mix", "--json", "--no-progress")
+    assert code == 0 and json.loads(out)["resize"] == "pytorch-fid | clean"
+
+
+def test_random_weight_statistics_are_labelled_random_whatever_the_environment(inception, two_folders, tmp_path,
+                                                                                capsys, monkeypatch):
+    from percept_lib.extractors import clear_cache
+
+    a, b = two_folders
+    monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
+    clear_cache()
+    for folder in (a, b):
+        code, _, _ = run_cli(capsys, "stats", folder, "-o", tmp_path / f"{folder.name}.npz", "--dims", "64",
+                             "--no-progress")
+        assert code == 0
+    monkeypatch.delenv("PERCEPT_WEIGHTS")
+    clear_cache()
+    # Two files compared without the variable and without --dims: the labels come from the files.
+    code, out, _ = run_cli(capsys, "fid", tmp_path / "a.npz", tmp_path / "b.npz", "--no-progress")
+    assert code == 0 and out.startswith("⚠ RANDOM WEIGHTS")
+    assert "inception-fid/block64, resize clean; weights: random weights (illustrative)" in out
+    # A random-weight file against a folder computed with the pretrained weights: refused.
+    code, _, err = run_cli(capsys, "fid", tmp_path / "a.npz", b, "--dims", "64", "--no-progress")
+    assert code == 2 and "weights 'random weights (illustrative)'" in err and "'pretrained'" in err
+    assert "PERCEPT_WEIGHTS=random" in err

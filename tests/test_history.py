@@ -1,13 +1,23 @@
-"""The SQLite results history: round trip, filters, schema upgrade, and the errors a user can run into."""
+"""The SQLite results history: round trip, filters, schema upgrade, whose file it writes to, and the errors a
+user can run into; then the regression rule (percept_lib.metrics.regressions) on rows like the history's."""
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from percept_lib.metrics.history import COLUMNS, read_history, record
+from percept_lib.pipeline.history import COLUMNS, check_history, read_history, record
 
 
 def test_round_trip_keeps_every_field_in_order(tmp_path):
@@ -65,6 +75,9 @@ def test_old_table_gains_new_columns(tmp_path):
     record(db, "fid", 6.0, 8, checkpoint="c2")
     rows = read_history(db)
     assert [(r["value"], r["n"], r["checkpoint"]) for r in rows] == [(5.0, 7, None), (6.0, 8, "c2")]
+    with closing(sqlite3.connect(db)) as conn:  # upgraded in place: the old table is now ours, with the marker
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "results" not in tables and {"percept_results", "percept_meta"} <= tables
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -88,6 +101,164 @@ def test_bad_paths_are_explained(tmp_path):
         record(junk, "fid", 1.0, 2)
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _database(path: Path, script: str) -> Path:
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(script)
+        conn.commit()
+    return path
+
+
+OLD_HISTORY = ("CREATE TABLE results (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, "
+               "metric TEXT NOT NULL, value REAL, n INTEGER);"
+               "INSERT INTO results (timestamp, metric, value, n) VALUES ('2024-01-01T00:00:00+00:00', 'fid', 5.0, 7);")
+
+
+def test_a_new_history_is_its_own_table_with_a_marker(tmp_path):
+    db = tmp_path / "h.sqlite"
+    record(db, "fid", 1.0, 2)
+    with closing(sqlite3.connect(db)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        meta = dict(conn.execute("SELECT key, value FROM percept_meta"))
+    assert {"percept_results", "percept_meta"} <= tables and "results" not in tables
+    assert meta == {"schema": "percept_lib results history", "version": "2"}
+
+
+@pytest.mark.parametrize("script, message", [
+    # someone else's table called "results" (the case that used to gain 13 columns and a row)
+    ("CREATE TABLE results (name TEXT, score REAL); INSERT INTO results VALUES ('alice', 3.5);",
+     r"tables that percept_lib did not create \(results\)"),
+    # our table's name without our marker
+    ("CREATE TABLE percept_results (id INTEGER PRIMARY KEY, note TEXT); "
+     "INSERT INTO percept_results VALUES (1, 'x');",
+     "a table percept_results that percept_lib did not create"),
+    # a marker table that is not ours
+    ("CREATE TABLE percept_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); "
+     "INSERT INTO percept_meta VALUES ('schema', 'another tool');",
+     "a table percept_meta that percept_lib did not write"),
+    # an old percept_lib history inside another application's database
+    (OLD_HISTORY + "CREATE TABLE users (name TEXT);", r"did not create \(results, users\)"),
+])
+def test_other_databases_are_refused_and_left_byte_identical(tmp_path, script, message):
+    db = _database(tmp_path / "app.sqlite", script)
+    before = _digest(db)
+    for call in (lambda: record(db, "fid", 1.0, 10, tag="t"), lambda: check_history(db), lambda: read_history(db)):
+        with pytest.raises(ValueError, match=message) as err:
+            call()
+        assert str(db) in str(err.value) and "new file name for --db" in str(err.value)
+    assert _digest(db) == before
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_left_byte_identical(tmp_path):
+    notes = tmp_path / "notes.sqlite"
+    notes.write_bytes(b"my notes, not a database\n" * 100)
+    before = _digest(notes)
+    for call in (lambda: record(notes, "fid", 1.0, 2), lambda: check_history(notes), lambda: read_history(notes)):
+        with pytest.raises(ValueError, match="is not a SQLite file .* pass a new file name"):
+            call()
+    assert _digest(notes) == before
+
+
+def test_a_history_from_a_newer_version_is_refused_unchanged(tmp_path):
+    db = tmp_path / "h.sqlite"
+    record(db, "fid", 1.0, 2)
+    _database(db, "UPDATE percept_meta SET value = '99' WHERE key = 'version';")
+    before = _digest(db)
+    with pytest.raises(ValueError, match="newer percept_lib"):
+        record(db, "fid", 2.0, 2)
+    assert _digest(db) == before
+
+
+def test_an_empty_file_is_a_new_history(tmp_path):
+    db = tmp_path / "touched.sqlite"
+    db.touch()
+    check_history(db)
+    record(db, "kid", 0.5, 3)
+    assert [r["value"] for r in read_history(db)] == [0.5]
+
+
+def test_reading_an_old_history_never_writes_to_it(tmp_path):
+    db = _database(tmp_path / "old.sqlite", OLD_HISTORY)
+    before = _digest(db)
+    (row,) = read_history(db)
+    assert (row["metric"], row["value"], row["n"], row["checkpoint"], row["extra"]) == ("fid", 5.0, 7, None, {})
+    assert set(row) == {name for name, _, _ in COLUMNS}
+    assert read_history(db, tag="anything") == []  # the old table has no tag column: no row has that tag
+    assert _digest(db) == before
+
+
+def test_a_failed_insert_rolls_back_the_upgrade_with_it(tmp_path):
+    # An old table whose n is NOT NULL: the upgrade (rename, new columns, marker) succeeds, then the insert of a
+    # row without n fails. One transaction: the file must come back byte for byte.
+    db = _database(tmp_path / "old.sqlite", OLD_HISTORY.replace("n INTEGER)", "n INTEGER NOT NULL)"))
+    before = _digest(db)
+    with pytest.raises(ValueError, match="NOT NULL constraint failed"):
+        record(db, "fid", 6.0)
+    assert _digest(db) == before
+    record(db, "fid", 6.0, 8)
+    assert [(r["value"], r["n"]) for r in read_history(db)] == [(5.0, 7), (6.0, 8)]
+
+
+def test_concurrent_writers_to_a_new_file_lose_no_row(tmp_path):
+    db = tmp_path / "h.sqlite"
+    start = threading.Barrier(4)
+
+    def writer(k):
+        start.wait(timeout=30)
+        for i in range(10):
+            record(db, "fid", float(i), 10, tag=f"w{k}")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    rows = read_history(db)
+    assert len(rows) == 40 and len({r["id"] for r in rows}) == 40
+    for k in range(4):
+        assert sorted(r["value"] for r in rows if r["tag"] == f"w{k}") == [float(i) for i in range(10)]
+
+
+_WRITE_IN = textwrap.dedent("""
+    import sys
+    from percept_lib.pipeline.history import check_history, record
+    for name in ("new.sqlite", "existing.sqlite"):
+        for call in (check_history, lambda db: record(db, "fid", 1.0, 2)):
+            try:
+                call(sys.argv[1] + "/" + name)
+                print("no error")
+            except ValueError as err:
+                print(err)
+""")
+
+
+def test_a_read_only_folder_gets_a_message_about_permissions(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    record(folder / "existing.sqlite", "fid", 1.0, 2)
+    command = [sys.executable, "-c", _WRITE_IN, str(folder)]
+    if os.geteuid() == 0:  # root writes anywhere; a user namespace takes that privilege away
+        if shutil.which("unshare") is None:
+            pytest.skip("running as root without `unshare`: cannot make a folder read-only for this process")
+        command = ["unshare", "--user", *command]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    folder.chmod(0o555)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 4, done.stdout
+    for line in lines:
+        assert "no permission to write" in line and "SQLite file" not in line, line
+    assert all(f"in the folder {folder}" in line for line in lines)
+    assert len(read_history(folder / "existing.sqlite")) == 1
+
+
 def _series(metric, points, **fields):
     """Rows of one metric in checkpoint order: points are (checkpoint, value) or (checkpoint, value, std)."""
     rows = []
@@ -100,7 +271,7 @@ def _series(metric, points, **fields):
 
 
 def test_without_uncertainty_the_relative_threshold_follows_each_metrics_direction():
-    from percept_lib.metrics.history import regressions
+    from percept_lib.metrics.regressions import regressions
 
     fid = _series("fid", [("a", 10.0), ("b", 8.0), ("c", 8.2), ("d", 9.0)])
     clip = _series("clip-score", [("a", 0.7), ("b", 0.6), ("c", 0.8)])
@@ -116,7 +287,7 @@ def test_without_uncertainty_the_relative_threshold_follows_each_metrics_directi
 
 
 def test_a_better_checkpoint_with_a_noisy_metric_is_not_flagged_and_a_real_regression_is():
-    from percept_lib.metrics.history import compare_checkpoints, regressions
+    from percept_lib.metrics.regressions import compare_checkpoints, regressions
 
     # The history that raised the false alarm: step_2000 is the better model by construction, but its KID
     # (lower is better) came out 492 higher, on estimates whose spread over subsets is 2289 and 611.
@@ -137,7 +308,7 @@ def test_a_better_checkpoint_with_a_noisy_metric_is_not_flagged_and_a_real_regre
 
 
 def test_intervals_in_extra_are_read_as_95_percent_intervals():
-    from percept_lib.metrics.history import regressions, uncertainty
+    from percept_lib.metrics.regressions import regressions, uncertainty
 
     row = {"metric": "fid", "checkpoint": "a", "value": 10.0, "extra": {"ci_low": 8.04, "ci_high": 11.96}}
     assert uncertainty(row) == (pytest.approx(1.0, rel=1e-3), "interval")       # 3.92 wide = ±1.96 σ
@@ -153,7 +324,7 @@ def test_intervals_in_extra_are_read_as_95_percent_intervals():
 
 
 def test_relative_threshold_only_where_a_row_has_no_uncertainty():
-    from percept_lib.metrics.history import compare_checkpoints
+    from percept_lib.metrics.regressions import compare_checkpoints
 
     rows = _series("kid", [("a", 1.0, 0.5), ("b", 1.2), ("c", 1.3, 0.5), ("d", 1.4, 0.5)])
     bases = {c.checkpoint: (c.basis, c.flagged) for c in compare_checkpoints(rows, threshold=0.05)}
@@ -165,7 +336,7 @@ def test_relative_threshold_only_where_a_row_has_no_uncertainty():
 
 
 def test_only_comparable_rows_are_compared():
-    from percept_lib.metrics.history import compare_checkpoints
+    from percept_lib.metrics.regressions import compare_checkpoints
 
     rows = (_series("fid", [("a", 10.0)], n=1000) + _series("fid", [("b", 30.0)], n=100)
             + _series("fid", [("c", 10.2)], n=1000) + _series("fid", [("d", 50.0)], n=1000, tag="other")
@@ -176,7 +347,7 @@ def test_only_comparable_rows_are_compared():
 
 
 def test_history_rows_from_the_database_work_end_to_end(tmp_path):
-    from percept_lib.metrics.history import regressions
+    from percept_lib.metrics.regressions import regressions
 
     db = tmp_path / "h.sqlite"
     for ckpt, value, std in [("s1", 0.050, 0.004), ("s2", 0.052, 0.004), ("s3", 0.080, 0.004)]:
@@ -194,14 +365,14 @@ def test_history_rows_from_the_database_work_end_to_end(tmp_path):
     ({"z": 0}, "z="),
 ])
 def test_bad_rule_parameters_are_refused(kwargs, message):
-    from percept_lib.metrics.history import regressions
+    from percept_lib.metrics.regressions import regressions
 
     with pytest.raises(ValueError, match=message):
         regressions(_series("fid", [("a", 1.0), ("b", 2.0)]), **kwargs)
 
 
 def test_bad_rows_are_explained():
-    from percept_lib.metrics.history import regressions
+    from percept_lib.metrics.regressions import regressions
 
     with pytest.raises(ValueError, match="no 'value'"):
         regressions([{"metric": "fid", "checkpoint": "a"}])

@@ -8,6 +8,7 @@ import torch
 from pytorch_fid import fid_score
 
 from percept_lib.metrics import FeatureStats, fid_from_features, frechet_distance
+from percept_lib.metrics.stats import read_stats_npz
 
 # pytorch-fid and clean-fid pass sqrtm the `disp` argument that SciPy deprecates; not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
@@ -105,9 +106,15 @@ def test_npz_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.compute()[1], np.cov(np.vstack([x, more]), rowvar=False), rtol=1e-11, atol=1e-13)
 
 
+PROVENANCE = {"extractor": "inception-fid", "layer": "pool3", "resize": "pytorch-fid", "weights": "pretrained",
+              "weights_sha256": "ab" * 32}
+
+
 def test_pytorch_fid_reads_our_files(tmp_path, monkeypatch):
     x, y = features(seed=6), features(seed=7, offset=0.2)
-    path_x = FeatureStats().update(x).save(tmp_path / "x.npz")
+    with_provenance = FeatureStats().update(x)
+    with_provenance.provenance = dict(PROVENANCE)  # the extra string arrays must not bother pytorch-fid
+    path_x = with_provenance.save(tmp_path / "x.npz")
     path_y = FeatureStats().update(y).save(tmp_path / "y.npz")
 
     m, s = fid_score.compute_statistics_of_path(str(path_x), None, 50, 24, "cpu")
@@ -160,3 +167,81 @@ def test_bad_input():
         stats.compute()
     with pytest.raises(ValueError, match="dim must be a positive integer"):
         FeatureStats(dim=0)
+
+
+def test_provenance_round_trips_as_plain_string_arrays(tmp_path):
+    import percept_lib
+
+    stats = FeatureStats().update(features(seed=10))
+    stats.provenance = dict(PROVENANCE)
+    path = stats.save(tmp_path / "s.npz")
+    with np.load(path, allow_pickle=False) as f:  # readable without pickle, as pytorch-fid and clean-fid open it
+        stored = {k: str(f[k]) for k in f.files if f[k].dtype.kind == "U"}
+    assert stored == {**PROVENANCE, "percept_lib_version": percept_lib.__version__}
+    loaded = FeatureStats.load(path)
+    assert loaded.provenance == {**PROVENANCE, "percept_lib_version": percept_lib.__version__}
+    assert read_stats_npz(path)["provenance"]["resize"] == "pytorch-fid"
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, mu=np.zeros(3), sigma=np.eye(3))  # as pytorch-fid writes: no provenance
+    assert read_stats_npz(plain)["provenance"] is None
+    stats.provenance = {"made_by": "me"}
+    with pytest.raises(ValueError, match="provenance keys \\['made_by'\\] are not stored"):
+        stats.save(tmp_path / "t.npz")
+
+
+def _asymmetric_outside_sampled_rows(d: int = 300) -> np.ndarray:
+    # The cheap symmetry check reads 256 evenly spaced rows and columns; a file is checked everywhere, so the
+    # damage goes where the cheap check does not look.
+    sampled = set(np.unique(np.linspace(0, d - 1, 256).astype(np.int64)).tolist())
+    i, j = [k for k in range(d) if k not in sampled][:2]
+    sigma = np.eye(d)
+    sigma[i, j] = 0.5
+    return sigma
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _bad_files():
+    mu, sigma = np.zeros(8), np.eye(8)
+    return [
+        ("n_vector", lambda p: np.savez(p, mu=mu, sigma=sigma, n=np.array([3, 4])),
+         "n has shape 2, expected one number"),
+        ("n_negative", lambda p: np.savez(p, mu=mu, sigma=sigma, n=-5), "n = -5; .* whole number ≥ 2"),
+        ("n_one", lambda p: np.savez(p, mu=mu, sigma=sigma, n=1), "n = 1; .* whole number ≥ 2"),
+        ("n_fraction", lambda p: np.savez(p, mu=mu, sigma=sigma, n=7.5), "n = 7.5"),
+        ("n_text", lambda p: np.savez(p, mu=mu, sigma=sigma, n="many"),
+         "array 'n' has dtype <U4, expected real numbers"),
+        ("pickled_array", lambda p: np.savez(p, mu=np.array([object()] * 8, dtype=object), sigma=sigma),
+         "array 'mu' holds pickled Python objects, which are never loaded"),
+        ("text_file", lambda p: p.write_text("mu,sigma\n0.1,0.2\n"), "not a .npz archive .*text"),
+        ("pickle_file", lambda p: p.write_bytes(__import__("pickle").dumps({"mu": mu, "sigma": sigma})),
+         "a Python pickle; statistics files are never unpickled"),
+        ("npy_file", lambda p: p.write_bytes(_npy_bytes(mu)), "a single .npy array"),
+        ("mu_matrix", lambda p: np.savez(p, mu=np.zeros((2, 8)), sigma=sigma),
+         "mu has shape 2×8; expected a vector of 8"),
+        ("sigma_asymmetric", lambda p: np.savez(p, mu=np.zeros(300), sigma=_asymmetric_outside_sampled_rows()),
+         "sigma: not symmetric"),
+        ("sigma_shape", lambda p: np.savez(p, mu=mu, sigma=np.eye(7)), "sigma: got shape \\(7, 7\\), expected a 8×8"),
+        ("features_shape", lambda p: np.savez(p, mu=mu, sigma=sigma, n=5, features=np.zeros((4, 8))),
+         "features have shape 4×8, expected 5×8"),
+        ("truncated", lambda p: (np.savez(p, mu=mu, sigma=sigma), p.write_bytes(p.read_bytes()[:100])),
+         "not a readable .npz statistics file .*truncated"),
+    ]
+
+
+@pytest.mark.parametrize("name, write, message", _bad_files(), ids=[case[0] for case in _bad_files()])
+def test_untrusted_statistics_files_get_one_line_naming_the_file(tmp_path, name, write, message):
+    path = tmp_path / f"{name}.npz"
+    write(path)
+    for read in (read_stats_npz, FeatureStats.load):
+        with pytest.raises(ValueError, match=message) as err:
+            read(path)
+        text = str(err.value)
+        assert text.startswith(str(path)) and "\n" not in text
+        assert "allow_pickle" not in text  # never an invitation to unpickle

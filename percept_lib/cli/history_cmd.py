@@ -8,14 +8,15 @@
 Each checkpoint is compared with the previous comparable row (same metric, tag, extractor, resize mode,
 weights and N): it regresses when it is worse by more than its recorded uncertainty allows (``--z`` combined
 standard errors; KID's std, a bootstrap interval), or by more than ``--threshold`` (relative) where none was
-recorded. See :func:`percept_lib.metrics.history.compare_checkpoints`.
+recorded. See :func:`percept_lib.metrics.regressions.compare_checkpoints`.
 """
 from __future__ import annotations
 
 import json
 import math
 
-from ..metrics.history import Z_DEFAULT, compare_checkpoints, read_history, uncertainty
+from ..metrics.regressions import Z_DEFAULT, compare_checkpoints, uncertainty
+from ..pipeline.history import read_history
 
 
 def register(sub) -> None:

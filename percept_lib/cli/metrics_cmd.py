@@ -8,12 +8,16 @@
     torchrun --nproc_per_node 4 -m percept_lib stats DIR -o stats.npz --device cuda   # sharded by rank
 
 Every result states N of each side, the extractor, the resize mode and the weights (with a banner when they
-are random), because an FID means nothing without them. ``--db FILE`` appends it to a SQLite history.
+are random), because an FID means nothing without them. A statistics file written by ``stats`` carries them,
+and ``fid`` refuses to compare it with features made differently unless ``--force-mix``. ``--db FILE`` appends
+the result to a SQLite history. Outputs (``-o``, ``--db``) are checked before the computation, and ``-o`` is
+written atomically: complete or not at all, never over a file another run wrote meanwhile (without ``--force``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import weights as W
 from .flags import (
     add_feature_flags, add_history_flags, add_run_flags, feature_spec, is_main_process, report, run_options,
 )
@@ -34,10 +38,13 @@ def _command(sub, name: str, help: str, positionals, func, features: bool = True
 
 
 def register(sub) -> None:
-    _command(sub, "fid", "Fréchet distance (FID by default) between two folders (or .npz statistics)", [
+    p = _command(sub, "fid", "Fréchet distance (FID by default) between two folders (or .npz statistics)", [
         ("path_a", "folder of images, or .npz statistics file"),
         ("path_b", "folder of images, or .npz statistics file (pytorch-fid's and clean-fid's load)"),
     ], run_fid)
+    p.add_argument("--force-mix", action="store_true",
+                   help="compare a statistics file with features made differently (another extractor, layer, "
+                        "resize mode or weights); refused without it")
 
     p = _command(sub, "kid", "Kernel Inception Distance between two folders (mean ± std over subsets)",
                  [("dir_a", None), ("dir_b", None)], run_kid)
@@ -60,8 +67,18 @@ def register(sub) -> None:
                    help="prepended to every caption; Hessel et al. use \"A photo depicts\" (default: none)")
 
 
+def _check_db(args) -> None:
+    """A --db that cannot take the result fails now, not after the computation."""
+    if args.db:
+        from ..pipeline.history import check_history
+
+        check_history(args.db)
+
+
 def _report(result, args, lines: list[str]) -> None:
-    if report(result.to_dict(), result.weights, args, [*lines, f"  {result.provenance()}"]) and args.db:
+    # The banner is for random weights on either side; "pretrained | unknown" (a pytorch-fid file) is not random.
+    banner = W.RANDOM_LABEL if W.RANDOM_LABEL in result.weights else "pretrained"
+    if report(result.to_dict(), banner, args, [*lines, f"  {result.provenance()}"]) and args.db:
         result.record(args.db, tag=args.tag, checkpoint=args.checkpoint)
 
 
@@ -73,8 +90,9 @@ def run_fid(args) -> int:
     from ..pipeline.folders import fid_folders
 
     spec = feature_spec(args)
+    _check_db(args)
     result = fid_folders(args.path_a, args.path_b, spec.layer, spec.resize or None, extractor=spec.extractor,
-                         options=run_options(args))
+                         force_mix=args.force_mix, options=run_options(args))
     name = "FID" if spec.extractor == "inception-fid" else f"FD ({spec.extractor})"
     _report(result, args, [
         f"{name} {result.value:.6g}",
@@ -88,6 +106,7 @@ def run_kid(args) -> int:
     from ..pipeline.folders import kid_folders
 
     spec = feature_spec(args)
+    _check_db(args)
     result = kid_folders(args.dir_a, args.dir_b, spec.layer, spec.resize or None, extractor=spec.extractor,
                          num_subsets=args.subsets, subset_size=args.subset_size, seed=args.seed,
                          options=run_options(args))
@@ -101,15 +120,13 @@ def run_kid(args) -> int:
 
 
 def run_stats(args) -> int:
+    from ..pipeline.outputs import check_output, write_atomic
     from ..pipeline.sharding import folder_stats
 
     output = Path(args.output)
     if output.suffix.lower() != ".npz":
         raise ValueError(f"{output}: use a file name ending in .npz (the format pytorch-fid and clean-fid read)")
-    if output.exists() and not args.force:
-        raise ValueError(f"{output} exists; pass --force to overwrite it")
-    if not output.parent.is_dir():
-        raise ValueError(f"{output}: the folder {output.parent} does not exist; create it first")
+    check_output(output, "-o", exists_ok=args.force)
     spec = feature_spec(args)
     stats = folder_stats(args.folder, spec, options=run_options(args))
     resize = f", resize {spec.resize}" if spec.resize else ""
@@ -118,7 +135,7 @@ def run_stats(args) -> int:
     lines = [f"wrote {output}: mu, sigma of {stats.count} images ({args.folder})",
              f"  {spec.label}{resize}; weights: {stats.weights}"]
     if is_main_process():
-        stats.save(output)
+        write_atomic(output, stats.save, exists_ok=args.force)  # refuses, at the rename, a file written meanwhile
         report(payload, stats.weights, args, lines)
     return 0
 
@@ -126,6 +143,7 @@ def run_stats(args) -> int:
 def run_clip_score(args) -> int:
     from ..pipeline.folders import clip_score_folder
 
+    _check_db(args)
     result = clip_score_folder(args.folder, args.captions, convention=args.convention, prefix=args.prefix,
                                options=run_options(args))
     prefix = f", prefix {args.prefix!r}" if args.prefix else ""

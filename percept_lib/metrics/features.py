@@ -103,13 +103,14 @@ def validate_feature_pair(f1, f2, names: tuple[str, str] = ("features1", "featur
     return x, y
 
 
-def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> Array:
+def validate_covariance(sigma, name: str = "sigma", dim: int | None = None, exhaustive: bool = False) -> Array:
     """Check a finite, symmetric d×d covariance (d = ``dim`` when given); return it as float64.
 
     Symmetry is checked to a loose relative tolerance (covariances accumulated in float32 are symmetric only to
     ~1e-7) on up to 256 evenly spaced rows against the matching columns: a full check reads the whole matrix
     transposed (60 ms at d = 2048, as long as the rest of a small FID), while what it guards against — a
-    matrix that is not a covariance, e.g. the product of two — is asymmetric everywhere. A matrix whose
+    matrix that is not a covariance, e.g. the product of two — is asymmetric everywhere. A matrix read from an
+    untrusted file may be damaged anywhere, so ``exhaustive=True`` checks every entry. A matrix whose
     sampled entries are not exactly symmetric (within the tolerance) comes back symmetrised, (Σ + Σᵀ)/2, a new
     array: solvers read one triangle, and the CPU and GPU ones read different triangles, so they must see the
     same numbers in both. Positive semi-definiteness is checked where it costs nothing, inside the Fréchet
@@ -131,10 +132,13 @@ def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> A
     if not bool(lib.isfinite(values.sum())) and not bool(lib.isfinite(values).all()):
         raise ValueError(f"{name}: contains NaN or Inf; recompute the covariance from finite features")
     d = shape[0]
-    rows = np.unique(np.linspace(0, d - 1, min(d, 256)).astype(np.int64))
-    if isinstance(values, torch.Tensor):
-        rows = torch.from_numpy(rows).to(values.device)
-    sampled_rows, sampled_cols = values[rows, :], values[:, rows].T
+    if exhaustive:
+        sampled_rows, sampled_cols = values, values.T
+    else:
+        rows = np.unique(np.linspace(0, d - 1, min(d, 256)).astype(np.int64))
+        if isinstance(values, torch.Tensor):
+            rows = torch.from_numpy(rows).to(values.device)
+        sampled_rows, sampled_cols = values[rows, :], values[:, rows].T
     scale = float(abs(sampled_rows).max())
     asym = float(abs(sampled_rows - sampled_cols).max())
     if asym > 1e-6 * max(scale, np.finfo(np.float64).tiny):
@@ -147,19 +151,28 @@ def validate_covariance(sigma, name: str = "sigma", dim: int | None = None) -> A
     return s
 
 
-def validate_stats(mu, sigma, name: str = "stats") -> tuple[Array, Array]:
-    """Check a Gaussian's statistics: μ of length d (or 1×d) and a covariance Σ (d×d); return both float64."""
+def validate_stats(mu, sigma, name: str = "stats", exhaustive: bool = False) -> tuple[Array, Array]:
+    """Check a Gaussian's statistics: μ of length d (or 1×d) and a covariance Σ (d×d); return both float64.
+
+    ``exhaustive``: check Σ's symmetry everywhere (see :func:`validate_covariance`), for statistics read from
+    a file.
+    """
     m = _to_float64(mu, f"{name}: mu")
     if m.ndim == 2 and m.shape[0] == 1:  # torchmetrics keeps its means as 1×d
         m = m[0]
     if m.ndim != 1:
-        raise ValueError(f"{name}: mu has shape {tuple(m.shape)}; pass the mean as a vector of length d")
+        shape = "×".join(map(str, m.shape)) or "() (a scalar)"
+        sigma_shape = tuple(getattr(sigma, "shape", ()))
+        square = len(sigma_shape) == 2 and sigma_shape[0] == sigma_shape[1]
+        length = str(sigma_shape[0]) if square else "d"  # Σ says what d is
+        raise ValueError(f"{name}: mu has shape {shape}; expected a vector of {length} (the mean of the N×d "
+                         f"features, e.g. features.mean(axis=0))")
     if m.shape[0] == 0:
         raise ValueError(f"{name}: mu is empty; statistics of d-dimensional features have d ≥ 1")
     lib = torch if isinstance(m, torch.Tensor) else np
     if not bool(lib.isfinite(m).all()):
         raise ValueError(f"{name}: mu contains NaN or Inf; recompute the statistics from finite features")
-    s = validate_covariance(sigma, f"{name}: sigma", dim=m.shape[0])
+    s = validate_covariance(sigma, f"{name}: sigma", dim=m.shape[0], exhaustive=exhaustive)
     return m, s
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .features import Array, numpy_to_tensor, validate_features
+from .stats_file import read_stats_npz, write_stats_npz
 
 
 class FeatureStats:
@@ -33,7 +34,8 @@ class FeatureStats:
     ``update(batch)`` adds a batch, ``compute()`` returns (μ, Σ) with N−1, ``merge(other)`` adds another
     accumulator's data, ``all_reduce()`` combines the accumulators of a ``torch.distributed`` process group,
     ``save(path)`` writes a ``.npz`` with keys ``mu`` and ``sigma`` (pytorch-fid and clean-fid read it) plus
-    ``n``. With ``keep_features=True`` the features are kept as well (KID needs them) — then memory grows with N.
+    ``n`` and the :attr:`provenance` strings. With ``keep_features=True`` the features are kept as well (KID
+    needs them) — then memory grows with N.
 
     The state lives on the device of the first batch (a CUDA batch keeps it on the GPU); ``compute()`` returns
     torch tensors if the batches were torch tensors, numpy arrays otherwise.
@@ -44,6 +46,9 @@ class FeatureStats:
             raise ValueError(f"dim must be a positive integer or None (taken from the first batch), got {dim!r}")
         self.dim = None if dim is None else int(dim)
         self.keep_features = keep_features
+        # How the features were made (keys of stats_file.PROVENANCE_KEYS), saved with the statistics: the
+        # pipeline fills it (percept_lib.pipeline.provenance), load() reads a file's own, reset() keeps it.
+        self.provenance: dict[str, str] = {}
         self.reset()
 
     # ----------------------------------------------------------------------------------------------- state
@@ -161,34 +166,35 @@ class FeatureStats:
         return f"FeatureStats(n={self.count}, dim={self.dim}, keep_features={self.keep_features})"
 
     # ------------------------------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``mu``, ``sigma`` (N−1), ``n`` and, if kept, ``features`` to a ``.npz`` file; returns its path.
+    def save(self, path):
+        """Write ``mu``, ``sigma`` (N−1), ``n``, the provenance strings and, if kept, ``features`` as ``.npz``.
 
-        pytorch-fid (``compute_statistics_of_path``, ``calculate_fid_given_paths``) and clean-fid read the
-        ``mu`` / ``sigma`` keys of such a file. ``.npz`` is appended when missing, as numpy does.
+        ``path``: a file name (``.npz`` is appended when missing, as numpy does; returns the Path) or a binary
+        file opened for writing (returned as it is) — :func:`percept_lib.pipeline.outputs.write_atomic` passes
+        one, so that a file appears complete or not at all. pytorch-fid (``compute_statistics_of_path``,
+        ``calculate_fid_given_paths``) and clean-fid read the ``mu`` / ``sigma`` keys of such a file.
         """
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
+        if not hasattr(path, "write"):
+            path = Path(path)
+            if path.suffix != ".npz":
+                path = path.with_name(path.name + ".npz")
         mu, sigma = self.compute()
-        arrays = {"mu": np.asarray(_numpy(mu)), "sigma": np.asarray(_numpy(sigma))}
-        if self._sigma_only is None:
-            arrays["n"] = np.int64(self.count)
-        if self.keep_features:
-            arrays["features"] = _numpy(self.features)
-        np.savez(path, **arrays)
+        write_stats_npz(path, _numpy(mu), _numpy(sigma), n=None if self._sigma_only is not None else self.count,
+                        features=_numpy(self.features) if self.keep_features else None, provenance=self.provenance)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureStats":
         """Read a ``.npz`` written by :meth:`save`, pytorch-fid or clean-fid (keys ``mu``, ``sigma``, optional ``n``).
 
-        Without ``n`` the statistics can be computed and compared but not updated or merged.
+        Without ``n`` the statistics can be computed and compared but not updated or merged. The file's
+        provenance strings (none in pytorch-fid's and clean-fid's files) are in :attr:`provenance`.
         """
         data = read_stats_npz(path)
         mu, sigma = torch.from_numpy(data["mu"]), torch.from_numpy(data["sigma"])
         n, features = data["n"], data["features"]
         stats = cls(dim=mu.shape[0], keep_features=features is not None)
+        stats.provenance = dict(data["provenance"] or {})
         stats.mean = mu
         if n is None:
             stats._sigma_only = sigma
@@ -265,30 +271,6 @@ class FeatureStats:
         if not self._chunks:
             return torch.zeros(0, self.dim or 0, dtype=torch.float64, device=self.device)
         return torch.cat(self._chunks)
-
-
-def read_stats_npz(path) -> dict:
-    """The one reader of ``.npz`` statistics files (ours, pytorch-fid's, clean-fid's).
-
-    Returns ``{"mu", "sigma"}`` as float64 arrays, ``"n"`` (None when the file has no sample count, as
-    pytorch-fid's) and ``"features"`` (None unless kept).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such statistics file")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("mu", "sigma") if k not in f.files]
-            if missing:
-                raise ValueError(f"{path}: no array {missing[0]!r} (found {f.files}); a statistics file holds "
-                                 "'mu' and 'sigma' (python -m percept_lib stats DIR -o FILE.npz writes one)")
-            return {"mu": np.asarray(f["mu"], dtype=np.float64), "sigma": np.asarray(f["sigma"], dtype=np.float64),
-                    "n": int(f["n"]) if "n" in f.files else None,
-                    "features": np.asarray(f["features"], dtype=np.float64) if "features" in f.files else None}
-    except ValueError:
-        raise
-    except Exception as err:  # zip/pickle errors: a truncated or foreign file
-        raise ValueError(f"{path}: not a readable .npz statistics file ({type(err).__name__}: {err})") from None
 
 
 def _numpy(a: Array) -> np.ndarray:

@@ -39,8 +39,8 @@ class MetricResult:
         return f"{self.extractor}{resize}; weights: {self.weights}"
 
     def record(self, db, tag: str = "", checkpoint: str = "") -> int:
-        """Append this result to the SQLite results history ``db`` (see :mod:`percept_lib.metrics.history`)."""
-        from ..metrics.history import record
+        """Append this result to the SQLite results history ``db`` (see :mod:`percept_lib.pipeline.history`)."""
+        from .history import record
 
         return record(db, self.metric, self.value, self.n, std=self.std, n_reference=self.n_reference,
                       folders=" | ".join(self.sources), extractor=self.extractor, resize=self.resize,

@@ -15,6 +15,19 @@ from ..metrics.stats import FeatureStats
 from .extraction import extract_folder
 from .loading import folder_files
 from .options import RunOptions
+from .provenance import run_provenance
+
+# Statistics of fewer images do not exist: a covariance divides by N − 1, an unbiased KID leaves one out.
+MIN_IMAGES = 2
+
+
+def check_image_count(folder, n: int, what: str, why: str = "a covariance divides by N − 1",
+                      readable: bool = False) -> None:
+    """A one-line ValueError naming ``folder`` when its ``n`` images are fewer than ``what`` needs."""
+    if n < MIN_IMAGES:
+        found = f"{n} {'readable image' if readable else 'image file'}{'' if n == 1 else 's'}"
+        raise ValueError(f"{folder}: {found}; {what} needs at least {MIN_IMAGES} images per folder ({why}): "
+                         f"add images to {folder}")
 
 
 def process_group(device: torch.device, distributed: str):
@@ -51,13 +64,16 @@ def _end_process_group() -> None:
 def folder_stats(folder, extractor="inception-fid", layer=None, resize=None, *, options: RunOptions | None = None,
                  **run) -> FeatureStats:
     """Mean and covariance (``FeatureStats``) of the features of ``folder``; arguments as
-    :func:`~.extraction.extract_folder`. ``.weights`` on the result names the weights that produced them.
+    :func:`~.extraction.extract_folder`. ``.weights`` on the result names the weights that produced them, and
+    ``.provenance`` says how the features were made (saved with the statistics). A folder with fewer than two
+    (readable) images is an error naming it.
 
     Under ``torchrun`` (or any initialized process group) rank r takes files r, r + W, r + 2W, … and every rank
     returns the statistics of the whole folder, equal to a single process's up to summation order.
     """
     options = RunOptions.resolve(options, **run)
     files = folder_files(folder)
+    check_image_count(folder, len(files), "a mean and covariance (FID, stats)")
     group = process_group(options.torch_device, options.distributed)
     if group is not None:
         rank, world = group
@@ -73,6 +89,8 @@ def folder_stats(folder, extractor="inception-fid", layer=None, resize=None, *, 
         stats.all_reduce()
         if stats.count == 0:
             raise ValueError(f"{folder}: none of the image files could be read; check the files")
+    check_image_count(folder, stats.count, "a mean and covariance (FID, stats)", readable=True)
     stats.weights = result.weights
     stats.spec = result.spec
+    stats.provenance = run_provenance(result.spec, result.weights)
     return stats

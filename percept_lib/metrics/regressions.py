@@ -1,156 +1,19 @@
-"""A results history: one SQLite table, one row per metric value, appended by every command that asks.
+"""The regression rule of a results history: is a checkpoint worse than the previous comparable one by more
+than the uncertainty recorded with both values allows?
 
-FID, KID, CLIP-score and the paired metrics only mean something next to the numbers they are compared with
-(same N, same extractor, same resize mode, same weights — Chong & Forsyth 2020; Parmar et al. 2022). So each
-row keeps that context with the value, and notebook 06's dashboard reads the table back to plot a metric per
-checkpoint. The standard library's ``sqlite3`` is enough: one file, safe to append to from several processes,
-readable by any SQL tool.
+Pure math on rows — dicts with ``metric``, ``checkpoint``, ``value`` and the context columns, as
+:func:`percept_lib.pipeline.history.read_history` returns them, or built by hand — so it lives here, next to
+the metrics, and the SQLite file that stores the rows lives in the pipeline layer.
 
 A regression alert (:func:`regressions`) weighs each change against the uncertainty recorded with it — KID's
 spread over subsets, a bootstrap interval — so that a noisy estimate does not raise a false alarm; only where
 none was recorded does it fall back to a relative threshold. ``python -m percept_lib history DB`` lists the
 rows and the alerts.
-
-The schema lives in :data:`COLUMNS` and nowhere else: :func:`record` writes it, :func:`read_history` reads it,
-and a table written by an older version gains the missing columns on the next write.
 """
 from __future__ import annotations
 
-import json
 import math
-import sqlite3
-from contextlib import closing
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from pathlib import Path
-
-TABLE = "results"
-
-# (column, SQLite type, meaning). ``id`` and ``timestamp`` are filled here; the rest come from the caller.
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("id", "INTEGER PRIMARY KEY AUTOINCREMENT", "row number, in order of writing"),
-    ("timestamp", "TEXT NOT NULL", "UTC time of the run, ISO 8601"),
-    ("metric", "TEXT NOT NULL", "what was measured: fid, kid, clip-score, pairs/lpips-alex, …"),
-    ("value", "REAL", "the number (NULL stands for NaN)"),
-    ("std", "REAL", "its spread where the metric has one (KID over subsets), else NULL"),
-    ("n", "INTEGER", "number of samples of the set under evaluation"),
-    ("n_reference", "INTEGER", "number of samples of the reference set (FID/KID), else NULL"),
-    ("folders", "TEXT", "the inputs: folder(s) or statistics file(s)"),
-    ("extractor", "TEXT", "backbone and layer, e.g. 'inception-fid/pool3'"),
-    ("resize", "TEXT", "resize mode ('clean' or 'pytorch-fid'), '' where none applies"),
-    ("weights", "TEXT", "'pretrained' or 'random weights (illustrative)'"),
-    ("tag", "TEXT", "free-form label, e.g. an experiment name"),
-    ("checkpoint", "TEXT", "free-form: the model checkpoint that produced the images (dashboard x-axis)"),
-    ("extra", "TEXT", "JSON object of any further context"),
-)
-_FILLED_HERE = ("id", "timestamp")
-CONTEXT_FIELDS = tuple(name for name, _, _ in COLUMNS if name not in _FILLED_HERE + ("metric", "value", "n"))
-_TEXT_FIELDS = ("folders", "extractor", "resize", "weights", "tag", "checkpoint")
-
-
-def _connect(db) -> sqlite3.Connection:
-    path = Path(db)
-    if path.is_dir():
-        raise ValueError(f"results history {path} is a folder; pass a file name such as results.sqlite")
-    if not path.parent.is_dir():
-        raise ValueError(f"results history {path}: the folder {path.parent} does not exist; create it first")
-    # A generous timeout: several runs (ranks, parallel jobs) may append at the same moment.
-    return sqlite3.connect(str(path), timeout=30)
-
-
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    spec = ", ".join(f"{name} {sqltype}" for name, sqltype, _ in COLUMNS)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({spec})")
-    present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-    for name, sqltype, _ in COLUMNS:
-        if name not in present:  # a table written by an older version: add what it lacks
-            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {sqltype.replace(' NOT NULL', '')}")
-
-
-def _database_error(db, err: sqlite3.DatabaseError) -> ValueError:
-    return ValueError(f"results history {db}: {err}; is it a SQLite file written by percept_lib? "
-                      "Pass another --db file name")
-
-
-def _number(value, what: str, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}={value!r} is not a number") from None
-    return None if math.isnan(number) else number  # SQLite has no NaN; NULL reads back as NaN
-
-
-def record(db, metric: str, value, n: int | None = None, **context) -> int:
-    """Append one result to the history ``db`` (created if needed) and return its row id.
-
-    ``context``: any of ``std``, ``n_reference``, ``folders``, ``extractor``, ``resize``, ``weights``, ``tag``,
-    ``checkpoint`` (columns), and ``extra`` (a dict, stored as JSON). An unknown keyword is an error rather
-    than a silently lost value.
-    """
-    if not isinstance(metric, str) or not metric:
-        raise ValueError(f"metric={metric!r}: name the metric, e.g. 'fid'")
-    unknown = sorted(set(context) - set(CONTEXT_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown history field(s) {unknown}; use {', '.join(CONTEXT_FIELDS)} "
-                         "(put anything else in extra={...})")
-    row = {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "metric": metric,
-        "value": _number(value, "value"),
-        "n": None if n is None else int(n),
-        "std": _number(context.get("std"), "std", allow_none=True),
-        "n_reference": None if context.get("n_reference") is None else int(context["n_reference"]),
-        "extra": json.dumps(context.get("extra") or {}, sort_keys=True, default=str),
-    }
-    for name in _TEXT_FIELDS:
-        value_ = context.get(name)
-        row[name] = "" if value_ is None else str(value_)
-    names = list(row)
-    try:
-        with closing(_connect(db)) as conn, conn:
-            _ensure_schema(conn)
-            cursor = conn.execute(
-                f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                [row[k] for k in names])
-            return int(cursor.lastrowid)
-    except sqlite3.DatabaseError as err:
-        raise _database_error(db, err) from None
-
-
-def read_history(db, metric: str | None = None, tag: str | None = None) -> list[dict]:
-    """Every row of ``db`` in the order written, as dicts keyed by the column names (``extra`` decoded).
-
-    ``metric`` / ``tag`` keep only the rows with that value. A missing file is an error (nothing was recorded
-    there yet: check the path).
-    """
-    path = Path(db)
-    if not path.is_file():
-        raise ValueError(f"results history {path}: no such file; record a result first (--db {path})")
-    where, params = [], []
-    for name, wanted in (("metric", metric), ("tag", tag)):
-        if wanted is not None:
-            where.append(f"{name} = ?")
-            params.append(wanted)
-    query = f"SELECT * FROM {TABLE}" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
-    try:
-        with closing(_connect(path)) as conn:
-            conn.row_factory = sqlite3.Row
-            _ensure_schema(conn)
-            rows = [dict(r) for r in conn.execute(query, params)]
-    except sqlite3.DatabaseError as err:
-        raise _database_error(db, err) from None
-    for row in rows:
-        if row.get("value") is None:
-            row["value"] = math.nan
-        row["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
-    return rows
-
-
-# ----------------------------------------------------------------------------------------------------
-# The regression rule
-# ----------------------------------------------------------------------------------------------------
 
 Z_DEFAULT = 2.0
 _Z95 = 1.959963984540054  # a two-sided 95 % interval of a normal estimate spans ±1.96 σ
@@ -237,9 +100,10 @@ def _series_key(row: dict) -> tuple:
 def compare_checkpoints(rows: list[dict], threshold: float = 0.05, z: float = Z_DEFAULT) -> list[Alert]:
     """Compare each row with the previous comparable row: one :class:`Alert` per comparison, flagged or not.
 
-    ``rows``: results in checkpoint order (as :func:`read_history` returns them; several metrics may be
-    mixed). Rows are compared within a series of the same metric, tag, extractor, resize mode, weights and N
-    (different N bias FID differently, so those values are not compared); rows whose value is NaN are skipped.
+    ``rows``: results in checkpoint order (as :func:`~percept_lib.pipeline.history.read_history` returns
+    them; several metrics may be mixed). Rows are compared within a series of the same metric, tag,
+    extractor, resize mode, weights and N (different N bias FID differently, so those values are not
+    compared); rows whose value is NaN are skipped.
 
     The rule: a checkpoint regresses when it is worse than the previous one by more than the uncertainty of
     the difference allows, ``z·sqrt(σ_previous² + σ_new²)`` (``z = 2``: about a 2 % chance of flagging two
