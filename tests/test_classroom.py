@@ -7,16 +7,23 @@ from percept_lib.teaching import classroom, editions
 SOLUTION = '''import math  # not allowed in a solution cell
 '''
 
-GOOD_SOLUTION = '''def gram(features):
-    """Gram matrix of C×(H·W) features, normalized by the element count."""
+GOOD_SOLUTION = '''# Hint: one matrix product.
+def gram(features):  # flatten first
+    """Gram matrix of C×(H·W) features, normalized by the element count."""  # by C·H·W
+    # the channels are the rows
     c = features.shape[0]
     flat = features.reshape(c, -1)
     return flat @ flat.T / flat.numel()
 
 
-@staticmethod
-def tv(x):
+@staticmethod  # neighbour differences
+def tv(x,  # summed absolute
+       ):
+    # abs of x[1:] − x[:-1], summed
     return float(abs(x[1:] - x[:-1]).sum())
+
+
+def double(x): return 2 * x  # twice x
 '''
 
 
@@ -40,10 +47,13 @@ def test_student_edition_stubs_solutions_and_keeps_signatures():
     src = student["cells"][1]["source"]
     assert "def gram(features):" in src and "Gram matrix of C×(H·W)" in src
     assert 'raise NotImplementedError("Exercise 1: write gram()' in src
-    assert "def tv(x):" in src and "@staticmethod" in src
-    # Nothing of the solution remains.
-    for fragment in ("reshape", "flat.T", "numel", "abs(", "x[1:]"):
+    assert "def tv(x,\n       ):" in src and "@staticmethod" in src
+    assert 'def double(x):\n    raise NotImplementedError("Exercise 1: write double()' in src
+    # Nothing of the solution remains, comments included.
+    for fragment in ("reshape", "flat.T", "numel", "abs", "x[1:]", "2 * x", "#", "Hint", "flatten", "C·H·W",
+                     "rows", "neighbour", "summed", "twice"):
         assert fragment not in src
+    compile(src, "stub", "exec")
     assert "solution" not in student["cells"][1]["metadata"]["tags"]
     # The original is untouched.
     assert "flat.T" in nb["cells"][1]["source"]
@@ -114,6 +124,25 @@ def test_forbid_refuses_the_library_function_inside_the_block_only():
     torch.testing.assert_close(namespace["lazy"](f), gram_matrix(f))
 
 
+def test_forbid_a_class_refuses_its_instances_built_before_the_block():
+    """An object an earlier cell built (``perceptual.per_layer(x, y)``) is the library code too."""
+    import torch
+    from percept_lib.losses import TotalVariationLoss
+
+    tv = TotalVariationLoss()
+    namespace = {"tv": tv, "kept": torch.nn.Identity()}
+    exec("def by_call(x):\n    return tv(x)\n\ndef by_method(x):\n    return tv.forward(x)\n", namespace)
+    x = torch.rand(1, 3, 8, 8)
+    for shortcut in ("by_call", "by_method"):
+        with pytest.raises(classroom.ExerciseFailed, match=r"Exercise 2: your answer uses tv \(a TotalVariationLoss\)"):
+            with classroom.forbid(TotalVariationLoss, namespace=namespace, exercise="Exercise 2"):
+                namespace[shortcut](x)
+    with classroom.forbid(TotalVariationLoss, namespace=namespace, exercise="Exercise 2"):
+        assert isinstance(namespace["kept"], torch.nn.Identity)  # instances of other classes stay usable
+    assert namespace["tv"] is tv
+    torch.testing.assert_close(namespace["by_method"](x), tv(x))
+
+
 def test_finding_names_the_weights_and_the_literature(monkeypatch, capsys):
     monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
     classroom.finding("the blur scores 0.31, above noise's 0.12", pretrained="blur ranks first",
@@ -123,6 +152,17 @@ def test_finding_names_the_weights_and_the_literature(monkeypatch, capsys):
     assert "With pretrained weights: blur ranks first (Zhang et al. 2018)" in out
     with pytest.raises(ValueError, match="empty text"):
         classroom.finding("  ")
+
+
+def test_a_finding_without_a_network_says_so_in_either_weights_mode(monkeypatch, capsys):
+    for mode in ("random", "pretrained"):
+        monkeypatch.setenv("PERCEPT_WEIGHTS", mode)
+        classroom.finding("FID∞ = 0.01, the truth 0", network=False)
+        out = capsys.readouterr().out
+        assert "Finding — this run, no network involved (the same with any weights): FID∞ = 0.01" in out
+        assert "random" not in out and "pretrained" not in out
+    with pytest.raises(ValueError, match="network=False .* drop pretrained="):
+        classroom.finding("FID∞ = 0.01", network=False, pretrained="the same")
 
 
 def test_check_close_messages(capsys):

@@ -186,9 +186,12 @@ def forbid(*functions, namespace: dict | None = None, exercise: str = "This exer
     A check cell computes the expected value with the library first, then calls the student's function
     inside ``with forbid(library_function, namespace=globals(), exercise=...)``: an answer that merely calls
     the function it is meant to rebuild fails with a message that says so. Every name bound to one of
-    ``functions`` in ``namespace`` and in the loaded ``percept_lib`` modules is replaced for the block.
+    ``functions`` in ``namespace`` and in the loaded ``percept_lib`` modules is replaced for the block;
+    where one of ``functions`` is a class, so is every instance of it in ``namespace`` (an object an earlier
+    cell built, e.g. ``perceptual.per_layer(...)``, is the library code all the same).
     """
     targets = {id(f): f for f in functions}
+    classes = tuple(f for f in functions if isinstance(f, type))
     replaced = []
 
     class Refusal:
@@ -208,9 +211,6 @@ def forbid(*functions, namespace: dict | None = None, exercise: str = "This exer
         def __getattr__(self, attr):
             self._refuse()
 
-    def refusal(name):
-        return Refusal(name)
-
     holders = [namespace] if namespace is not None else []
     holders += [vars(m) for name, m in list(sys.modules.items())
                 if m is not None and (name == "percept_lib" or name.startswith("percept_lib."))]
@@ -218,7 +218,12 @@ def forbid(*functions, namespace: dict | None = None, exercise: str = "This exer
         for key, value in list(holder.items()):
             if id(value) in targets and value is targets[id(value)]:
                 replaced.append((holder, key, value))
-                holder[key] = refusal(getattr(value, "__name__", key))
+                holder[key] = Refusal(getattr(value, "__name__", key))
+    if namespace is not None and classes:
+        for key, value in list(namespace.items()):
+            if isinstance(value, classes):
+                replaced.append((namespace, key, value))
+                namespace[key] = Refusal(f"{key} (a {type(value).__name__})")
     try:
         yield
     finally:
@@ -276,20 +281,29 @@ class Finding:
         return self._repr_markdown_().replace("**", "").replace("*", "")
 
 
-def finding(text: str, *, pretrained: str | None = None, source: str | None = None) -> None:
+NO_NETWORK = "no network involved (the same with any weights)"
+
+
+def finding(text: str, *, pretrained: str | None = None, source: str | None = None,
+            network: bool = True) -> None:
     """State what this run shows, in a sentence built from its computed values.
 
     ``text`` is the outcome as measured here (an f-string of the numbers; choose words such as "above" or
     "below" from the numbers too). Where the outcome depends on pretrained weights, ``pretrained`` says what
     the literature reports with them and ``source`` cites it; the rendered note names the weights this run
-    used, so a student always sees which of the two they are reading. Displayed at once (as markdown in
-    a notebook), so a cell may state several findings.
+    used, so a student always sees which of the two they are reading. ``network=False`` marks a finding
+    that no network's weights enter (sampled Gaussians, closed forms): it is labelled as such instead of
+    "random weights (illustrative)". Displayed at once (as markdown in a notebook), so a cell may state
+    several findings.
     """
     if not text or not text.strip():
         raise ValueError("finding: empty text; pass the sentence this run's numbers support")
+    if not network and (pretrained or source):
+        raise ValueError("finding: network=False says no weights enter this result, so there is nothing to say "
+                         "about pretrained weights; drop pretrained=/source= or the network=False")
     from ..weights import label, weights_mode
 
-    weights = label(weights_mode() == "pretrained")
+    weights = label(weights_mode() == "pretrained") if network else NO_NETWORK
     note = Finding(text.strip(), pretrained, source, weights)
     try:
         from IPython import get_ipython

@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import io
 import os
 import sys
 import textwrap
 import time
+import tokenize
 from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -41,26 +43,61 @@ def _source(cell) -> str:
 def stub_solution_source(source: str, exercise: str) -> str:
     """Replace each top-level function's body by ``raise NotImplementedError`` (signature, docstring kept).
 
-    Anything else in a solution cell (helper statements) is refused: a solution cell must define
-    functions only, so that the student edition keeps the names the check cells call.
+    Only the code of the signature (decorators, ``def``, arguments) and the docstring survive: every comment,
+    wherever it sits (after the colon, between arguments, before or after the docstring), is dropped,
+    since a comment of the worked answer is part of the answer. Anything else in a solution cell (helper
+    statements) is refused: a solution cell must define functions only, so that the student edition keeps
+    the names the check cells call.
     """
     tree = ast.parse(source)
     lines = source.splitlines()
+    comments = _comment_starts(source)
     out = []
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             raise ValueError(f"{exercise}: a solution cell may only define functions; found "
                              f"{type(node).__name__} at line {node.lineno}")
-        header_end = node.body[0].lineno - 1  # lines before the body: decorators and signature
         start = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
-        out.extend(lines[start:header_end])
-        indent = " " * node.body[0].col_offset
-        doc = ast.get_docstring(node, clean=False)
-        if doc is not None:
-            out.extend(lines[node.body[0].lineno - 1: node.body[0].end_lineno])
+        end_row, end_col = _signature_colon(source, node)
+        for row in range(start, end_row):
+            text = lines[row][:end_col + 1] if row == end_row - 1 else lines[row]
+            if row + 1 in comments:
+                text = text[:comments[row + 1]]
+            if text.strip():
+                out.append(text.rstrip())
+        first = node.body[0]
+        on_def_line = first.lineno == end_row  # ``def f(x): return …`` on one line
+        indent = " " * (node.col_offset + 4 if on_def_line else first.col_offset)
+        if ast.get_docstring(node, clean=False) is not None:
+            if on_def_line:
+                out.append(indent + ast.get_source_segment(source, first))
+            else:
+                out.extend(lines[row][:comments.get(row + 1)].rstrip()
+                           for row in range(first.lineno - 1, first.end_lineno))
         out.append(f'{indent}raise NotImplementedError("{exercise}: write {node.name}() — see the instructions above")')
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _comment_starts(source: str) -> dict[int, int]:
+    """Line number (1-based) → column where that line's comment starts."""
+    return {tok.start[0]: tok.start[1] for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT}
+
+
+def _signature_colon(source: str, node) -> tuple[int, int]:
+    """(line, column) of the colon that ends ``node``'s ``def`` line(s): the first ``:`` outside brackets."""
+    depth = 0
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.start[0] < node.lineno or (tok.start[0] == node.lineno and tok.start[1] < node.col_offset):
+            continue
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif tok.type == tokenize.OP and tok.string == ":" and depth == 0:
+            return tok.start
+    raise ValueError(f"no colon ends the signature of {node.name}()")  # pragma: no cover - ast parsed it
 
 
 def guarded_check_source(source: str, exercise: str) -> str:
