@@ -60,24 +60,43 @@ def _freeze(value):
     return value
 
 
-def get_extractor(name: str, device=None, **options) -> FeatureExtractor:
+def get_extractor(name: str, device=None, dtype: torch.dtype | None = None, **options) -> FeatureExtractor:
     """The shared, frozen, eval-mode extractor ``name`` built with ``options`` (e.g. ``layers=``).
 
-    ``device``: the copy on that device (built once from the CPU one; default: the CPU module).
-    ``weights="random"`` or ``PERCEPT_WEIGHTS=random`` gives seeded random weights (with a warning);
-    otherwise the pretrained file must be available (see ``python -m percept_lib weights status``).
+    ``device`` / ``dtype``: the shared copy on that device, in that precision (:func:`shared_copy`; default:
+    the float32 CPU module). ``weights="random"`` or ``PERCEPT_WEIGHTS=random`` gives seeded random weights
+    (with a warning); otherwise the pretrained file must be available (``python -m percept_lib weights status``).
     """
     build = extractor_class(name)
     mode = W.weights_mode(options.get("weights"))
     key = (name, _freeze(options), mode, str(W.checkpoint_dir()), os.environ.get("HF_HOME", ""))
     if key not in _CACHE:
         _CACHE[key] = build(**options)
-    if device is None or torch.device(device) == torch.device("cpu"):
-        return _CACHE[key]
-    on_device = (*key, str(torch.device(device)))
-    if on_device not in _CACHE:
-        _CACHE[on_device] = copy.deepcopy(_CACHE[key]).to(device)
-    return _CACHE[on_device]
+    return shared_copy(_CACHE[key], device, dtype)
+
+
+def shared_copy(extractor: FeatureExtractor, device=None, dtype: torch.dtype | None = None) -> FeatureExtractor:
+    """The copy of a shared ``extractor`` on ``device`` in ``dtype`` (either default: the extractor's own).
+
+    Made once from the CPU float32 original (never from another copy: a float16 copy cast back would have lost
+    digits) and kept with it, so every module asking for VGG16 on ``cuda`` in float64 gets the same one.
+    This is how a loss changes device or precision without changing a module that other losses share.
+    """
+    original = extractor.__dict__.get("_shared_original", extractor)
+    state = original.mean  # every extractor has this buffer; it shows the original's device and dtype
+    device = state.device if device is None else torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    dtype = state.dtype if dtype is None else dtype
+    if (device, dtype) == (state.device, state.dtype):
+        return original
+    copies = original.__dict__.setdefault("_shared_copies", {})
+    if (device, dtype) not in copies:
+        duplicate = copy.deepcopy(original, memo={id(copies): {}})  # the copy does not carry the others
+        duplicate.to(device=device, dtype=dtype)
+        object.__setattr__(duplicate, "_shared_original", original)  # a reference, not a submodule
+        copies[(device, dtype)] = duplicate
+    return copies[(device, dtype)]
 
 
 def clear_cache() -> None:
@@ -85,7 +104,7 @@ def clear_cache() -> None:
 
 
 __all__ = [
-    "EXTRACTORS", "FeatureExtractor", "get_extractor", "clear_cache", "embedding_extractors", "extractor_class", "VGG", "AlexNet", "SqueezeNet",
+    "EXTRACTORS", "FeatureExtractor", "get_extractor", "shared_copy", "clear_cache", "embedding_extractors", "extractor_class", "VGG", "AlexNet", "SqueezeNet",
     "InceptionFID", "L2PooledVGG16", "CLIPViTB32", "DINOv2ViTS14", "feature_vectors", "vgg_layer_names",
     "IMAGENET_MEAN", "IMAGENET_STD",
 ]

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..extractors import get_extractor
 from ..images import validate_images, validate_pair
 from .base import PairwiseModule, reduce
-from .perceptual import at_least_float32, batched_features, follow_input, weights_per_layer
+from .perceptual import at_least_float32, batched_features, weights_per_layer
 
 BACKBONES = ("vgg19", "dinov2")
 VGG19_DEFAULT_LAYERS = ("relu2_2", "relu3_4", "relu4_4")
@@ -97,7 +97,7 @@ class ContrastivePerceptualLoss(PairwiseModule):
             raise ValueError(f"lr has {lr.shape[0]} images and sr {sr.shape[0]}: pass one LR input per SR output")
         if lr.device != sr.device:
             raise ValueError(f"lr is on {lr.device} and sr on {sr.device}; move both to one device")
-        follow_input(self, sr)
+        sr, target, lr = self.follow(sr, target, lr)
         negative = upsample_to(lr.to(sr.dtype), target.shape[-2:])
         f_sr, f_hr, f_lr = batched_features(self.extractor, sr, target, negative)
         return [(layer, tuple(at_least_float32(f[layer]).flatten(1) for f in (f_sr, f_hr, f_lr)))

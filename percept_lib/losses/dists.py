@@ -143,8 +143,7 @@ class DISTS(PairwiseModule):
 
         Shows where the distance comes from (which stage, mean or covariance) — e.g. for a plot.
         """
-        x, y = validate_pair(x, y)
-        self._follow(x)
+        x, y = self.follow(*validate_pair(x, y))
         return self._similarity_terms(x, y)
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -32,8 +32,8 @@ from .. import weights as W
 from ..extractors import get_extractor
 from ..images import validate_pair
 from .base import PairwiseModule, reduce
-from .perceptual import (at_least_float32, autocast_disabled, batched_features, follow_input,
-                         normalize_channels, normalized_difference)
+from .perceptual import (at_least_float32, autocast_disabled, batched_features, normalize_channels,
+                         normalized_difference)
 
 # LPIPS name → (our extractor, its taps in forward order, the lin-weights artifact).
 # The taps are lpips's slices: alex [0:2] [2:5] [5:8] [8:10] [10:12]; vgg16 relu1_2 … relu5_3;
@@ -149,8 +149,7 @@ class LPIPS(PairwiseModule):
 
     def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         """Tap → (N,) contribution (the spatial mean of its map); the contributions add up to the distance."""
-        x, y = validate_pair(x, y)
-        follow_input(self, x)
+        x, y = self.follow(*validate_pair(x, y))
         return OrderedDict((tap, d.mean(dim=(1, 2, 3))) for tap, d in self._tap_maps(x, y).items())
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -162,10 +161,9 @@ class LPIPS(PairwiseModule):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # PairwiseModule.forward's steps, with a metric call (no gradient wanted) run in inference mode.
-        x, y = validate_pair(x, y)
         # Weights are moved to the input's device / dtype *outside* inference mode: converted inside it they
         # would become inference tensors, unusable by any later call that needs a gradient.
-        follow_input(self, x)
+        x, y = self.follow(*validate_pair(x, y))
         if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
             return reduce(self.compute(x, y), self.reduction)
         with torch.inference_mode():

@@ -158,20 +158,6 @@ def _passes(extractor: FeatureExtractor, batches: list[torch.Tensor], indices: l
     return passes
 
 
-def follow_input(module: PairwiseModule, x: torch.Tensor) -> None:
-    """Move ``module`` to ``x``'s device and precision, as :meth:`PairwiseModule.forward` does.
-
-    For the entry points that do not go through ``PairwiseModule.forward`` (``per_layer``, LPIPS's metric
-    path, style, contrastive): ``_follow`` handles the device and float64; a half-precision input outside
-    autocast needs half-precision weights as well.
-    """
-    module._follow(x)
-    if x.dtype in (torch.float16, torch.bfloat16) and not torch.is_autocast_enabled(x.device.type):
-        p = next(module.parameters(), None)
-        if p is not None and p.dtype != x.dtype:
-            module.to(x.dtype)
-
-
 def at_least_float32(t: torch.Tensor) -> torch.Tensor:
     """Distances between features are differences of nearly equal numbers: under autocast the backbone may
     run in bfloat16/float16, but the loss itself is computed in float32 (autocast's own rule for losses)."""
@@ -260,8 +246,7 @@ class PerceptualLoss(PairwiseModule):
 
     def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> FeatureMaps:
         """Layer → (N,) weighted contribution; the contributions add up to the per-image loss."""
-        x, y = validate_pair(x, y)
-        follow_input(self, x)
+        x, y = self.follow(*validate_pair(x, y))
         return self._layer_terms(x, y)
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

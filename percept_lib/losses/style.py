@@ -25,7 +25,7 @@ import torch
 from ..extractors import get_extractor
 from ..images import validate_images
 from .base import PairwiseModule, check_reduction, reduce
-from .perceptual import at_least_float32, autocast_disabled, follow_input, validated_features, weights_per_layer
+from .perceptual import at_least_float32, autocast_disabled, validated_features, weights_per_layer
 
 STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # on VGG19 (the default)
 STYLE_LAYERS_JOHNSON = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")          # on VGG16
@@ -85,8 +85,7 @@ class StyleLoss(PairwiseModule):
 
     def grams(self, images: torch.Tensor, name: str = "images") -> "OrderedDict[str, torch.Tensor]":
         """Layer → N×C×C Gram matrices of a [0, 1] batch (validated)."""
-        images = validate_images(images, name)
-        follow_input(self, images)
+        (images,) = self.follow(validate_images(images, name))
         features = validated_features(self.extractor, images)
         return OrderedDict((layer, gram_matrix(features[layer])) for layer in self.layers)
 

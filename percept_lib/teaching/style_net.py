@@ -39,6 +39,7 @@ from torch import nn
 from ..extractors import get_extractor
 from ..images import validate_images
 from ..losses import gram_matrix, total_variation
+from ..losses.base import SharesBackbones
 from ..losses.style import STYLE_LAYERS_GATYS
 
 TERMS = ("content", "style", "tv")
@@ -55,7 +56,7 @@ def _check_weight(name: str, value) -> float:
     return value
 
 
-class StyleTransferLoss(nn.Module):
+class StyleTransferLoss(SharesBackbones):
     """Content + Gram style + total variation, each divided by a fixed non-zero reference (module docstring).
 
     Args:
@@ -101,14 +102,12 @@ class StyleTransferLoss(nn.Module):
         if content.shape != x.shape:
             raise ValueError(f"content has shape {tuple(content.shape)} but x has {tuple(x.shape)}: "
                              "pass one content image per image of x, at the same size")
-        p = next(self.extractor.parameters(), None)
-        if p is not None and p.device != x.device:
-            self.to(x.device)
+        x, content = self.follow(x, content)
         feats = self.extractor(x)
         with torch.no_grad():
             target = self.content_extractor(content)[self.content_layer]
         content_term = (feats[self.content_layer] - target).square().flatten(1).mean(1)
-        style_term = sum((gram_matrix(feats[layer]) - g.to(x.device)).square().flatten(1).mean(1)
+        style_term = sum((gram_matrix(feats[layer]) - g.to(x.device, x.dtype)).square().flatten(1).mean(1)
                          for layer, g in self.style_grams.items())
         return OrderedDict(content=content_term, style=style_term, tv=total_variation(x))
 
