@@ -4,10 +4,14 @@ Everything that touches files lives here, one idea per module; the math it calls
 
 - :mod:`.options` — :class:`RunOptions`: batch size, device, workers, cache, progress, amp, sharding
 - :mod:`.loading` — list a folder, decode (one decoder: :func:`percept_lib.images.decode_image`), batch
-- :mod:`.cache` — the feature cache under ``$PERCEPT_CACHE``
+- :mod:`.cache` — the feature cache under ``$PERCEPT_CACHE`` (keyed by each file's content hash, LRU-bounded)
 - :mod:`.extraction` — :class:`FeatureSpec` and :func:`extract_folder` for any embedding extractor
 - :mod:`.sharding` — :func:`folder_stats`, sharded under torchrun, and the process group's lifetime
 - :mod:`.results` — :class:`MetricResult`: one shape, ``to_dict()`` / ``record()``
+- :mod:`.provenance` — what a statistics file says about how it was made, and when two may be compared
+- :mod:`.outputs` — every output checked before the computation and written atomically
+- :mod:`.history` — the SQLite results history (its own table only; the regression rule is
+  :mod:`percept_lib.metrics.regressions`)
 - :mod:`.captions` — the ``file,caption`` CSV
 - :mod:`.folders` — :func:`fid_folders`, :func:`kid_folders`, :func:`clip_score_folder`
 - :mod:`.pairs`, :mod:`.gallery` — paired evaluation of two folders and its HTML report
@@ -20,7 +24,7 @@ _EXPORTS = {
     "FeatureSpec": "extraction", "FolderFeatures": "extraction", "extract_folder": "extraction",
     "folder_features": "extraction", "clip_score_folder": "folders", "fid_folders": "folders",
     "kid_folders": "folders", "RunOptions": "options", "PairsResult": "pairs", "evaluate_pairs": "pairs",
-    "MetricResult": "results", "folder_stats": "sharding",
+    "MetricResult": "results", "folder_stats": "sharding", "check_history": "history",
 }
 __all__ = sorted(_EXPORTS)
 
