@@ -192,8 +192,9 @@ def to_tensor(image) -> torch.Tensor:
 _FLOAT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # decoded to float32: more than 8 bits per sample
 
 # PIL's own decompression-bomb warning threshold (Image.MAX_IMAGE_PIXELS as shipped, ≈ 89.5 megapixels): every
-# camera up to 61 MP and a 4×-upscaled 4K frame fit under it, and decoding stays within a few GB per process
-# (the clean resize holds about 40 bytes per pixel at its peak).
+# camera up to 61 MP fits under it. Measured peaks above a process's baseline: decoding 14 bytes per pixel,
+# decoding + the clean resize 31, so at the limit one decoding process needs about 1.3 GB (2.7 GB with the clean
+# resize) — where the bound sits is what PERCEPT_MAX_PIXELS moves.
 DEFAULT_MAX_PIXELS = 89_478_485
 _ORIENTATION = 0x0112  # the EXIF tag; 1 (or none) means the pixels are stored upright
 
@@ -428,7 +429,8 @@ def resize(x: torch.Tensor, size, mode: str = "clean") -> torch.Tensor:
 
 def _clean_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = size
-    u8 = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    # One float temporary, then in place: a large image's peak memory is what bounds the pixel limit.
+    u8 = x.detach().float().clamp(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
     out = np.empty((u8.shape[0], u8.shape[1], h, w), dtype=np.float32)
     for n in range(u8.shape[0]):
         for c in range(u8.shape[1]):
