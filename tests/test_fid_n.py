@@ -1,13 +1,25 @@
 """FID-vs-N, FID∞ (Chong & Forsyth, 2020) and the bootstrap: against closed-form Gaussian FIDs, scipy's
-linear regression, and Monte Carlo estimates computed with pytorch-fid."""
+linear regression, and Monte Carlo estimates computed with pytorch-fid; the same curves and intervals for any
+metric (CMMD, KID, precision / recall / density / coverage) through metric_vs_n and metric_bootstrap."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 from scipy.stats import linregress
 
-from percept_lib.metrics import fid_bootstrap, fid_from_features, fid_infinity, fid_vs_n
+from percept_lib.metrics import (
+    cmmd,
+    fid_bootstrap,
+    fid_from_features,
+    fid_infinity,
+    fid_vs_n,
+    kid,
+    metric_bootstrap,
+    metric_vs_n,
+    prdc,
+)
 
 # pytorch-fid and clean-fid pass sqrtm the `disp` argument that SciPy deprecates; not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
@@ -125,6 +137,95 @@ def test_bootstrap_is_seeded(samples):
     ],
 )
 def test_bad_arguments(call, message):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((50, 4)), rng.standard_normal((60, 4))
+    with pytest.raises(ValueError, match=message):
+        call(x, y)
+
+
+PRDC_NAMES = ["precision", "recall", "density", "coverage"]
+
+
+def test_metric_vs_n_with_a_mapping_metric_follows_the_sampling_protocol(samples):
+    reference, _, other = samples
+    x, y = reference[:300, :6], other[:250, :6]
+    rows = metric_vs_n(prdc, x, y, [60, 100], repeats=2, seed=4)
+    assert list(rows) == PRDC_NAMES
+    # Protocol: one seeded generator; per N, per repeat: N rows of real, then N rows of fake, no replacement.
+    rng = np.random.default_rng(4)
+    for position, n in enumerate([60, 100]):
+        for repeat in range(2):
+            expected = prdc(x[rng.choice(300, n, replace=False)], y[rng.choice(250, n, replace=False)])
+            for name in PRDC_NAMES:
+                row = rows[name][position]
+                assert row["n"] == n and row["values"][repeat] == expected[name]
+                assert row["min"] <= row["mean"] <= row["max"]
+
+
+def test_biased_cmmd_carries_a_one_over_n_bias_that_the_unbiased_estimator_drops(samples):
+    reference, same, _ = samples
+    x, y = reference[:800, :8], same[:800, :8]  # one distribution: the population value is 0
+    ns = [50, 100, 200, 400]
+    biased = metric_vs_n(cmmd, x, y, ns, repeats=4, seed=0)
+    assert list(biased[0]) == ["n", "mean", "std", "min", "max", "values"]
+    means = [row["mean"] for row in biased]
+    assert all(a > b for a, b in zip(means, means[1:])), means
+    # Same seed, same subsamples: the two estimators differ by the kernel diagonals, (1 − E k(x, x'))·(2/N)·1000.
+    unbiased = metric_vs_n(lambda a, b: cmmd(a, b, unbiased=True), x, y, ns, repeats=4, seed=0)
+    scaled_gap = [n * (b["mean"] - u["mean"]) for n, b, u in zip(ns, biased, unbiased)]
+    assert max(scaled_gap) < 1.05 * min(scaled_gap), scaled_gap
+    assert abs(unbiased[-1]["mean"]) < 0.5 * biased[-1]["mean"]
+
+
+def test_half_sampling_intervals_for_prdc_cover_the_expected_values():
+    # As for FID's bootstrap: many independent experiments; the targets E[metric at N] by Monte Carlo.
+    d, n, experiments, n_boot = 4, 120, 40, 30
+    rng = np.random.default_rng(11)
+
+    def draw():
+        return rng.standard_normal((n, d)), 0.3 + 1.2 * rng.standard_normal((n, d))
+
+    fresh = [prdc(*draw()) for _ in range(300)]
+    expected = {name: np.mean([result[name] for result in fresh]) for name in PRDC_NAMES}
+    covered = dict.fromkeys(PRDC_NAMES, 0)
+    for seed in range(experiments):
+        x, y = draw()
+        intervals = metric_bootstrap(prdc, x, y, n_boot=n_boot, seed=seed, resample="half")
+        full = prdc(x, y)
+        for name, (estimate, low, high) in intervals.items():
+            assert estimate == full[name] and low <= estimate <= high
+            covered[name] += low <= expected[name] <= high
+    # nominal 95 %: 38 of 40 expected, fewer than 32 has probability < 0.001
+    assert min(covered.values()) >= 32, covered
+
+
+def test_bootstrap_resamples_with_replacement_and_half_sampling_without(samples):
+    x, y = samples[0][:100], samples[2][:80]
+    for resample, sizes in (("bootstrap", (100, 80)), ("half", (50, 40))):
+        seen = []
+
+        def record(a, b):
+            seen.append((len(a), len(b), len(torch.unique(a, dim=0)), len(torch.unique(b, dim=0))))
+            return float(a.sum() - b.sum())
+
+        metric_bootstrap(record, x, y, n_boot=6, seed=1, resample=resample)
+        assert seen[0] == (100, 80, 100, 80)  # the estimate: the full sets
+        assert all((a, b) == sizes for a, b, _, _ in seen[1:])
+        repeated = [(a, b) != (ua, ub) for a, b, ua, ub in seen[1:]]
+        assert all(repeated) if resample == "bootstrap" else not any(repeated)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda x, y: metric_vs_n(kid, x, y, [10]), "metric returned tuple; .*kid\\(real, fake\\)\\[0\\]"),
+        (lambda x, y: metric_bootstrap(fid_from_features, x, y, resample="jackknife"), "resample must be one of"),
+        (lambda x, y: metric_bootstrap(fid_from_features, x[:3], y, resample="half"), "needs at least 4 samples"),
+        (lambda x, y: metric_vs_n(lambda a, b: {"p": {"q": 1.0}}, x, y, [10]), "nested mappings"),
+        (lambda x, y: metric_vs_n(prdc, x, y[:, :3], [10]), "feature dimensions differ: real has d=4, fake has d=3"),
+    ],
+)
+def test_bad_metric_arguments(call, message):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((50, 4)), rng.standard_normal((60, 4))
     with pytest.raises(ValueError, match=message):

@@ -14,6 +14,8 @@ FIDs at small N cheap (benchmarks/fid.py measures it against the references).
 Sampling: at each N we draw N vectors from *each* set without replacement (seeded ``numpy.random.Generator``).
 Chong & Forsyth keep the reference statistics fixed and subsample only the generated images, which leaves the
 reference side's own k/N_ref bias in their intercept; subsampling both removes the bias of both sides.
+The sampling and the bootstrap are not FID-specific: :mod:`percept_lib.metrics.sample_size` does both for any
+metric on two feature sets, and the FID functions here are that with :func:`fid_from_features`.
 """
 from __future__ import annotations
 
@@ -22,28 +24,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from .features import Array, as_tensors, validate_feature_pair
 from .frechet import fid_from_features
-
-
-def _subsample(x: torch.Tensor, n: int, rng: np.random.Generator, replace: bool = False) -> torch.Tensor:
-    idx = rng.choice(x.shape[0], n, replace=replace)
-    return x[torch.from_numpy(idx).to(x.device)]
-
-
-def _check_ns(ns: Sequence[int], largest: int) -> list[int]:
-    ns = [int(n) for n in np.atleast_1d(np.asarray(ns))]
-    if not ns:
-        raise ValueError("ns is empty; pass the sample sizes to evaluate, e.g. [500, 1000, 2000]")
-    bad = [n for n in ns if n < 2 or n > largest]
-    if bad:
-        raise ValueError(
-            f"sample sizes {bad} are out of range: each N must be ≥ 2 and ≤ {largest} (the smaller set's size, "
-            f"since we subsample without replacement)"
-        )
-    return ns
+from .sample_size import metric_bootstrap, metric_vs_n
 
 
 def fid_vs_n(f1: Array, f2: Array, ns: Sequence[int], repeats: int = 5, seed: int = 0) -> list[dict]:
@@ -53,26 +37,10 @@ def fid_vs_n(f1: Array, f2: Array, ns: Sequence[int], repeats: int = 5, seed: in
     0.0 for one repeat), ``min``, ``max`` and ``values`` (the individual FIDs). The bias shows as a mean that
     falls with N even when both sets come from one distribution. The spread is that of subsamples of *these*
     sets: it shrinks to 0 as N approaches the set size (at N = set size every repeat is the whole set), so
-    it understates the spread of FID over fresh samples at large N.
+    it understates the spread of FID over fresh samples at large N. :func:`metric_vs_n` with
+    :func:`fid_from_features`; the same for any other metric.
     """
-    if not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    x, y = as_tensors(*validate_feature_pair(f1, f2))
-    ns = _check_ns(ns, min(x.shape[0], y.shape[0]))
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in ns:
-        values = [fid_from_features(_subsample(x, n, rng), _subsample(y, n, rng)) for _ in range(repeats)]
-        v = np.asarray(values)
-        rows.append({
-            "n": n,
-            "mean": float(v.mean()),
-            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "min": float(v.min()),
-            "max": float(v.max()),
-            "values": values,
-        })
-    return rows
+    return metric_vs_n(fid_from_features, f1, f2, ns, repeats=repeats, seed=seed)
 
 
 @dataclass
@@ -186,21 +154,4 @@ def fid_bootstrap(
     In simulation (Gaussians, d = 16, N = 200) both cover their parameter at the nominal rate. For the bias
     as a function of N, see :func:`fid_infinity`.
     """
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-        raise ValueError(f"n_boot must be an integer ≥ 2, got {n_boot!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if target not in ("n", "infinity"):
-        raise ValueError(f"target must be 'n' (expected FID at this N) or 'infinity' (bias-corrected), got {target!r}")
-    x, y = as_tensors(*validate_feature_pair(f1, f2))
-    estimate = fid_from_features(x, y)
-    rng = np.random.default_rng(seed)
-    replicates = np.array([
-        fid_from_features(_subsample(x, x.shape[0], rng, replace=True), _subsample(y, y.shape[0], rng, replace=True))
-        for _ in range(n_boot)
-    ])
-    alpha = (1 - confidence) / 2
-    q_low, q_high = np.quantile(replicates, [alpha, 1 - alpha])
-    centre = float(replicates.mean()) if target == "n" else estimate
-    point = estimate if target == "n" else 2 * estimate - float(replicates.mean())
-    return point, float(estimate - (q_high - centre)), float(estimate - (q_low - centre))
+    return metric_bootstrap(fid_from_features, f1, f2, n_boot=n_boot, seed=seed, confidence=confidence, target=target)

@@ -1,0 +1,269 @@
+"""k-nearest-neighbour balls of two feature sets, computed in blocks: the machinery behind precision, recall,
+density and coverage (:mod:`percept_lib.metrics.prdc`), with nothing of size N×M ever held.
+
+Those metrics ask two questions about squared Euclidean distances d²: what is each sample's k-th smallest
+distance to the other samples of its own set (the radius of its ball), and which samples of the other set lie
+inside which balls. Both are comparisons, so most pairs are settled by a cheap distance with a known error
+bound, and only the pairs too close to call get an exact one:
+
+- **Screen.** A block of distances is one float32 matrix product of augmented vectors,
+  [x, ‖x‖², 1]·[−2y, 1, ‖y‖²] = ‖x − y‖², on features centred first (the error scales with the norms). Its
+  error is below ``coefficient·(‖x‖² + ‖y‖²)`` with ``coefficient = 4·γ_{d+4}``, γ_m = m·u / (1 − m·u) and u
+  the unit roundoff: the standard worst-case bound of a dot product summed in any order is γ_{d+2}·Σ|a_k b_k|
+  ≤ γ_{d+2}·2(‖x‖² + ‖y‖²); the rounding of the inputs to float32 adds two more u, and the factor 2 covers
+  the float64 arithmetic around it. float32 because the products are the whole cost and run twice as fast as
+  in float64; on a CUDA device that rounds float32 products to TF32 the screen runs in float64.
+- **Decide.** Each sample's k + 1 + ``EXTRA_CANDIDATES`` nearest screened neighbours get their distance again
+  in float64 from the difference vector (:func:`exact_sq_distances`), and the radius is read from those; if the
+  screen cannot prove that no other sample comes closer, the whole row is recomputed in float64. A pair whose
+  screened distance lies within the error bound of a radius is decided in float64 the same way.
+
+So every answer is the float64 one, whatever the block size: a sample counts as inside a ball when its float64
+distance is strictly below the radius (prdc's ``<``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+EXTRA_CANDIDATES = 8  # screened neighbours kept beyond the k + 1 needed, so that the proof rarely fails
+EXACT_ELEMENTS = 1 << 22  # float64 elements per exact-distance batch (32 MB)
+
+
+def blocks(n: int, size: int, start: int = 0) -> Iterator[slice]:
+    for s in range(start, n, size):
+        yield slice(s, min(s + size, n))
+
+
+def exact_sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """‖a_i − b_i‖² for paired rows of two float64 matrices: the one float64 distance every decision uses."""
+    diff = a - b
+    return (diff * diff).sum(1)
+
+
+def screen_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        return torch.float64  # TF32 keeps 10 mantissa bits: no useful error bound
+    return torch.float32
+
+
+def bound_coefficient(d: int, dtype: torch.dtype) -> float:
+    """c with |screened d² − d²| ≤ c·(‖x‖² + ‖y‖²) for centred d-dimensional features (see the module docstring)."""
+    mu = (d + 4) * torch.finfo(dtype).eps / 2
+    return 4 * mu / (1 - mu)
+
+
+@dataclass
+class ScreenedSet:
+    """One feature set in both forms: float64 rows for exact distances, augmented centred rows for the screen."""
+
+    features: torch.Tensor  # N×d float64, as given
+    augmented: torch.Tensor  # N×(d+2) screen dtype: [x − centre, ‖x − centre‖², 1]
+    sq_norms: torch.Tensor  # N float64: ‖x − centre‖²
+
+    @classmethod
+    def build(cls, features: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype, block: int) -> "ScreenedSet":
+        n, d = features.shape
+        augmented = torch.empty((n, d + 2), dtype=dtype, device=features.device)
+        sq_norms = torch.empty(n, dtype=torch.float64, device=features.device)
+        for rows in blocks(n, block):
+            centred = features[rows] - centre
+            sq_norms[rows] = (centred * centred).sum(1)
+            augmented[rows, :d] = centred
+        augmented[:, d] = sq_norms
+        augmented[:, d + 1] = 1
+        return cls(features, augmented, sq_norms)
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def right(self, cols: slice) -> torch.Tensor:
+        """The right-hand factor [−2y, 1, ‖y‖²] of the rows ``cols``, built per block (×−2 is exact)."""
+        d = self.features.shape[1]
+        part = self.augmented[cols]
+        out = torch.empty_like(part)
+        torch.mul(part[:, :d], -2, out=out[:, :d])
+        out[:, d] = 1
+        out[:, d + 1] = part[:, d]
+        return out
+
+    def screened_sq_distances(self, rows: slice, other: "ScreenedSet", cols: slice) -> torch.Tensor:
+        return self.augmented[rows] @ other.right(cols).T
+
+
+class _Scratch:
+    """Block-sized buffers reused across blocks: fresh 16 MB allocations cost page faults on every block."""
+
+    def __init__(self, block: int, device: torch.device, dtype: torch.dtype):
+        self.block = block
+        self.floats = [torch.empty(block * block, dtype=dtype, device=device) for _ in range(2)]
+        self.masks = [torch.empty(block * block, dtype=torch.bool, device=device) for _ in range(2)]
+
+    def float(self, which: int, rows: int, cols: int) -> torch.Tensor:
+        return self.floats[which][: rows * cols].view(rows, cols)
+
+    def mask(self, which: int, rows: int, cols: int) -> torch.Tensor:
+        return self.masks[which][: rows * cols].view(rows, cols)
+
+
+def _screened_block(a: ScreenedSet, rows: slice, b: ScreenedSet, cols: slice, scratch: _Scratch) -> torch.Tensor:
+    out = scratch.float(0, rows.stop - rows.start, cols.stop - cols.start)
+    return torch.mm(a.augmented[rows], b.right(cols).T, out=out)
+
+
+def _keep_smallest(values, indices, rows: slice, block: torch.Tensor, offset: int) -> None:
+    """Merge the smallest entries of each row of ``block`` (columns offset by ``offset``) into the kept ones."""
+    kept = values.shape[1]
+    v, i = torch.topk(block, min(kept, block.shape[1]), dim=1, largest=False, sorted=False)
+    all_v = torch.cat([values[rows], v], 1)
+    all_i = torch.cat([indices[rows], i + offset], 1)
+    v, pos = torch.topk(all_v, kept, dim=1, largest=False, sorted=False)
+    values[rows] = v
+    indices[rows] = all_i.gather(1, pos)
+
+
+def _row_sq_distances(s: ScreenedSet, i: int, block: int) -> torch.Tensor:
+    """Float64 squared distances from row i to every row of its set, a block at a time."""
+    d = s.features.shape[1]
+    return torch.cat([
+        exact_sq_distances(s.features[i].expand(cols.stop - cols.start, d), s.features[cols])
+        for cols in blocks(len(s), block)
+    ])
+
+
+def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
+    """Squared distance from each sample to its k-th nearest other sample in its own set (float64).
+
+    As prdc's radius: the (k+1)-th smallest distance of the row, the sample itself (distance 0) included, so a
+    duplicate of the sample counts as a neighbour. Within-set distances are symmetric: each block above the
+    diagonal is computed once and serves its rows and, transposed, its columns.
+    """
+    n, d = s.features.shape
+    device = s.features.device
+    kept = min(k + 1 + EXTRA_CANDIDATES, n)
+    values = torch.full((n, kept), float("inf"), dtype=s.augmented.dtype, device=device)
+    indices = torch.zeros((n, kept), dtype=torch.long, device=device)
+    scratch = _Scratch(min(block, n), device, s.augmented.dtype)
+    for rows in blocks(n, block):
+        for cols in blocks(n, block, start=rows.start):
+            d2 = _screened_block(s, rows, s, cols, scratch)
+            _keep_smallest(values, indices, rows, d2, cols.start)
+            if cols.start != rows.start:
+                # topk along the other dimension reads with a stride; a transposed copy is faster
+                transposed = scratch.float(1, d2.shape[1], d2.shape[0]).copy_(d2.T)
+                _keep_smallest(values, indices, cols, transposed, rows.start)
+
+    coefficient = bound_coefficient(d, s.augmented.dtype)
+    radii = torch.empty(n, dtype=torch.float64, device=device)
+    unproven = []
+    for rows in blocks(n, max(1, EXACT_ELEMENTS // (kept * d))):
+        count = rows.stop - rows.start
+        candidates = indices[rows].reshape(-1)
+        exact = exact_sq_distances(s.features[rows].repeat_interleave(kept, 0), s.features.index_select(0, candidates))
+        radii[rows] = exact.view(count, kept).kthvalue(k + 1, dim=1).values
+        if kept < n:
+            # Every sample left out was screened at or beyond the largest kept value, so its true distance is
+            # at least that value minus the bound: when that is not below the radius, nothing was missed.
+            floor = values[rows].amax(1).double() - coefficient * (s.sq_norms[rows] + s.sq_norms.max())
+            unproven.append(torch.nonzero(radii[rows] > floor).flatten() + rows.start)
+    for i in torch.cat(unproven).tolist() if unproven else []:
+        radii[i] = _row_sq_distances(s, i, block).kthvalue(k + 1).values
+    return radii
+
+
+def _float_below(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The largest ``dtype`` value ≤ x (float64 x): a threshold the screen can compare with safely."""
+    y = x.to(dtype)
+    return torch.where(y.double() > x, torch.nextafter(y, torch.full_like(y, -float("inf"))), y)
+
+
+def _float_above(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    y = x.to(dtype)
+    return torch.where(y.double() < x, torch.nextafter(y, torch.full_like(y, float("inf"))), y)
+
+
+def _thresholds(sq_radii: torch.Tensor, band: torch.Tensor, dtype: torch.dtype):
+    """(low, high, width): screened distances below ``low`` are certainly inside the ball, above ``high``
+    certainly outside; ``width`` ≥ every high − low (a screen-dtype scalar)."""
+    low, high = _float_below(sq_radii - band, dtype), _float_above(sq_radii + band, dtype)
+    width = _float_above((high.double() - low.double()).max().reshape(1), dtype)
+    return low, high, width
+
+
+@dataclass
+class Balls:
+    """Which samples of each set lie in which k-NN balls of the other (real: N, generated: M)."""
+
+    pairs_in_real_balls: int  # (real ball, generated sample) pairs with the sample inside: density
+    fake_in_real_ball: torch.Tensor  # M bools: generated sample inside some real ball (precision)
+    real_ball_holds_fake: torch.Tensor  # N bools: real ball holds some generated sample (coverage)
+    real_in_fake_ball: torch.Tensor  # N bools: real sample inside some generated ball (recall)
+
+
+def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Tensor, sq_radii: torch.Tensor):
+    """Float64 test ‖a_ia − b_ib‖² < sq_radii for pairs too close to call, in batches."""
+    d = a.features.shape[1]
+    step = max(1, EXACT_ELEMENTS // d)
+    if len(ia) == 0:
+        return torch.zeros(0, dtype=torch.bool, device=ia.device)
+    return torch.cat([
+        exact_sq_distances(a.features.index_select(0, ia[p:p + step]), b.features.index_select(0, ib[p:p + step]))
+        < sq_radii[p:p + step]
+        for p in range(0, len(ia), step)
+    ])
+
+
+def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> Balls:
+    """Every real sample against every generated one, a block at a time; each block's screened distances
+    serve both tests, against the real balls (a radius per row) and the generated balls (one per column).
+
+    A comparison is exact in sign (fl(a − b) < 0 ⟺ a < b), so shifting a block by the thresholds and taking
+    float minima (fast, vectorised reductions) answers "is any sample inside" without boolean masks; only the
+    count for density needs one.
+    """
+    n, d = real.features.shape
+    m = len(fake)
+    device, dtype = real.features.device, real.augmented.dtype
+    coefficient = bound_coefficient(d, dtype)
+    real_low, real_high, real_width = _thresholds(real_sq_radii, coefficient * (real.sq_norms + fake.sq_norms.max()), dtype)
+    fake_low, fake_high, fake_width = _thresholds(fake_sq_radii, coefficient * (fake.sq_norms + real.sq_norms.max()), dtype)
+
+    inside_pairs = 0
+    fake_inside = torch.zeros(m, dtype=torch.bool, device=device)
+    covered = torch.zeros(n, dtype=torch.bool, device=device)
+    recalled = torch.zeros(n, dtype=torch.bool, device=device)
+    scratch = _Scratch(min(block, max(n, m)), device, dtype)
+    for rows in blocks(n, block):
+        for cols in blocks(m, block):
+            r, c = rows.stop - rows.start, cols.stop - cols.start
+            d2 = _screened_block(real, rows, fake, cols, scratch)
+            covered[rows] |= d2.amin(1) < real_low[rows]
+            # Real balls: shifted < 0 ⟺ certainly inside; 0 ≤ shifted ≤ width: too close to call.
+            shifted = torch.sub(d2, real_low[rows, None], out=scratch.float(1, r, c))
+            fake_inside[cols] |= shifted.amin(0) < 0
+            certain = torch.lt(shifted, 0, out=scratch.mask(0, r, c))
+            possible = torch.le(shifted, real_width, out=scratch.mask(1, r, c))
+            n_certain = int(torch.count_nonzero(certain))
+            inside_pairs += n_certain
+            if int(torch.count_nonzero(possible)) > n_certain:
+                i, j = torch.nonzero(torch.logical_xor(possible, certain, out=possible), as_tuple=True)
+                i, j = i + rows.start, j + cols.start
+                close = d2.flatten().index_select(0, (i - rows.start) * c + j - cols.start) <= real_high.index_select(0, i)
+                i, j = i.masked_select(close), j.masked_select(close)
+                hit = _exact_inside(real, i, fake, j, real_sq_radii.index_select(0, i))
+                inside_pairs += int(hit.sum())
+                fake_inside.index_fill_(0, j.masked_select(hit), True)
+                covered.index_fill_(0, i.masked_select(hit), True)
+            # Generated balls: a real row is recalled when some column's shifted distance is negative.
+            shifted = torch.sub(d2, fake_low[None, cols], out=scratch.float(1, r, c))
+            nearest = shifted.amin(1)
+            recalled[rows] |= nearest < 0
+            suspects = torch.nonzero((nearest <= fake_width) & ~recalled[rows]).flatten()
+            if len(suspects):
+                i, j = torch.nonzero(d2.index_select(0, suspects) <= fake_high[None, cols], as_tuple=True)
+                i, j = suspects.index_select(0, i) + rows.start, j + cols.start
+                hit = _exact_inside(real, i, fake, j, fake_sq_radii.index_select(0, j))
+                recalled.index_fill_(0, i.masked_select(hit), True)
+    return Balls(inside_pairs, fake_inside, covered, recalled)
