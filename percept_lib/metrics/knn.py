@@ -155,21 +155,31 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
                 transposed = scratch.float(1, d2.shape[1], d2.shape[0]).copy_(d2.T)
                 _keep_smallest(values, indices, cols, transposed, rows.start)
 
-    coefficient = bound_coefficient(d, s.augmented.dtype)
-    radii = torch.empty(n, dtype=torch.float64, device=device)
-    unproven = []
-    for rows in blocks(n, max(1, EXACT_ELEMENTS // (kept * d))):
-        count = rows.stop - rows.start
-        candidates = indices[rows].reshape(-1)
-        exact = exact_sq_distances(s.features[rows].repeat_interleave(kept, 0), s.features.index_select(0, candidates))
-        radii[rows] = exact.view(count, kept).kthvalue(k + 1, dim=1).values
-        if kept < n:
-            # Every sample left out was screened at or beyond the largest kept value, so its true distance is
-            # at least that value minus the bound: when that is not below the radius, nothing was missed.
-            floor = values[rows].amax(1).double() - coefficient * (s.sq_norms[rows] + s.sq_norms.max())
-            unproven.append(torch.nonzero(radii[rows] > floor).flatten() + rows.start)
-    for i in torch.cat(unproven).tolist() if unproven else []:
-        radii[i] = _row_sq_distances(s, i, block).kthvalue(k + 1).values
+    # The (k+1)-th smallest true distance R lies within ``band`` of the (k+1)-th smallest screened one, v.
+    # A candidate screened more than 2·band below v is certainly below R, one more than 2·band above v certainly
+    # above it: they enter the selection as −inf and +inf, and only the few in between (usually the (k+1)-th
+    # alone) get a float64 distance.
+    band = bound_coefficient(d, s.augmented.dtype) * (s.sq_norms + s.sq_norms.max())
+    screened = values.double()
+    pivot = screened.kthvalue(k + 1, dim=1, keepdim=True).values
+    below = screened < pivot - 2 * band[:, None]
+    above = screened > pivot + 2 * band[:, None]
+    exact = torch.full_like(screened, float("inf")).masked_fill_(below, -float("inf"))
+    i, j = torch.nonzero(~(below | above), as_tuple=True)
+    pairs = indices.flatten().index_select(0, i * kept + j)
+    step = max(1, EXACT_ELEMENTS // d)
+    distances = torch.cat([
+        exact_sq_distances(s.features.index_select(0, i[p:p + step]), s.features.index_select(0, pairs[p:p + step]))
+        for p in range(0, len(i), step)
+    ])
+    exact.view(-1).index_copy_(0, i * kept + j, distances)
+    radii = exact.kthvalue(k + 1, dim=1).values
+    if kept < n:
+        # Every sample left out was screened at or beyond the largest kept value, so its true distance is at
+        # least that value minus the band: when that is not below the radius, nothing was missed.
+        unproven = torch.nonzero(radii > screened.amax(1) - band).flatten()
+        for row in unproven.tolist():
+            radii[row] = _row_sq_distances(s, row, block).kthvalue(k + 1).values
     return radii
 
 
@@ -182,14 +192,6 @@ def _float_below(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def _float_above(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     y = x.to(dtype)
     return torch.where(y.double() < x, torch.nextafter(y, torch.full_like(y, float("inf"))), y)
-
-
-def _thresholds(sq_radii: torch.Tensor, band: torch.Tensor, dtype: torch.dtype):
-    """(low, high, width): screened distances below ``low`` are certainly inside the ball, above ``high``
-    certainly outside; ``width`` ≥ every high − low (a screen-dtype scalar)."""
-    low, high = _float_below(sq_radii - band, dtype), _float_above(sq_radii + band, dtype)
-    width = _float_above((high.double() - low.double()).max().reshape(1), dtype)
-    return low, high, width
 
 
 @dataclass
@@ -215,20 +217,38 @@ def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Te
     ])
 
 
+def _pairs_inside(d2: torch.Tensor, low: torch.Tensor, high: torch.Tensor, rows: slice, cols: slice,
+                  a: ScreenedSet, b: ScreenedSet, sq_radii: torch.Tensor, per_row: bool):
+    """(i, j) of the pairs in this block whose distance is below the radius (of row i if ``per_row``, else of
+    column j), as indices into the full sets: one comparison with the upper thresholds and one ``nonzero``
+    find every candidate (a few per row), and the candidates between the thresholds are decided in float64."""
+    c = d2.shape[1]
+    limit = high[rows, None] if per_row else high[None, cols]
+    i, j = torch.nonzero(d2 <= limit, as_tuple=True)
+    flat = i * c + j
+    i, j = i + rows.start, j + cols.start
+    owner = i if per_row else j
+    screened = d2.flatten().index_select(0, flat)
+    certain = screened < low.index_select(0, owner)
+    close = torch.nonzero(~certain).flatten()
+    if len(close):
+        ic, jc = i.index_select(0, close), j.index_select(0, close)
+        certain.index_copy_(0, close, _exact_inside(a, ic, b, jc, sq_radii.index_select(0, owner.index_select(0, close))))
+    return i.masked_select(certain), j.masked_select(certain)
+
+
 def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> Balls:
     """Every real sample against every generated one, a block at a time; each block's screened distances
     serve both tests, against the real balls (a radius per row) and the generated balls (one per column).
-
-    A comparison is exact in sign (fl(a − b) < 0 ⟺ a < b), so shifting a block by the thresholds and taking
-    float minima (fast, vectorised reductions) answers "is any sample inside" without boolean masks; only the
-    count for density needs one.
-    """
+    A sample lies in a few balls, so the pairs inside are few and are listed rather than masked."""
     n, d = real.features.shape
     m = len(fake)
     device, dtype = real.features.device, real.augmented.dtype
     coefficient = bound_coefficient(d, dtype)
-    real_low, real_high, real_width = _thresholds(real_sq_radii, coefficient * (real.sq_norms + fake.sq_norms.max()), dtype)
-    fake_low, fake_high, fake_width = _thresholds(fake_sq_radii, coefficient * (fake.sq_norms + real.sq_norms.max()), dtype)
+    real_band = coefficient * (real.sq_norms + fake.sq_norms.max())
+    fake_band = coefficient * (fake.sq_norms + real.sq_norms.max())
+    real_low, real_high = _float_below(real_sq_radii - real_band, dtype), _float_above(real_sq_radii + real_band, dtype)
+    fake_low, fake_high = _float_below(fake_sq_radii - fake_band, dtype), _float_above(fake_sq_radii + fake_band, dtype)
 
     inside_pairs = 0
     fake_inside = torch.zeros(m, dtype=torch.bool, device=device)
@@ -237,33 +257,11 @@ def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_s
     scratch = _Scratch(min(block, max(n, m)), device, dtype)
     for rows in blocks(n, block):
         for cols in blocks(m, block):
-            r, c = rows.stop - rows.start, cols.stop - cols.start
             d2 = _screened_block(real, rows, fake, cols, scratch)
-            covered[rows] |= d2.amin(1) < real_low[rows]
-            # Real balls: shifted < 0 ⟺ certainly inside; 0 ≤ shifted ≤ width: too close to call.
-            shifted = torch.sub(d2, real_low[rows, None], out=scratch.float(1, r, c))
-            fake_inside[cols] |= shifted.amin(0) < 0
-            certain = torch.lt(shifted, 0, out=scratch.mask(0, r, c))
-            possible = torch.le(shifted, real_width, out=scratch.mask(1, r, c))
-            n_certain = int(torch.count_nonzero(certain))
-            inside_pairs += n_certain
-            if int(torch.count_nonzero(possible)) > n_certain:
-                i, j = torch.nonzero(torch.logical_xor(possible, certain, out=possible), as_tuple=True)
-                i, j = i + rows.start, j + cols.start
-                close = d2.flatten().index_select(0, (i - rows.start) * c + j - cols.start) <= real_high.index_select(0, i)
-                i, j = i.masked_select(close), j.masked_select(close)
-                hit = _exact_inside(real, i, fake, j, real_sq_radii.index_select(0, i))
-                inside_pairs += int(hit.sum())
-                fake_inside.index_fill_(0, j.masked_select(hit), True)
-                covered.index_fill_(0, i.masked_select(hit), True)
-            # Generated balls: a real row is recalled when some column's shifted distance is negative.
-            shifted = torch.sub(d2, fake_low[None, cols], out=scratch.float(1, r, c))
-            nearest = shifted.amin(1)
-            recalled[rows] |= nearest < 0
-            suspects = torch.nonzero((nearest <= fake_width) & ~recalled[rows]).flatten()
-            if len(suspects):
-                i, j = torch.nonzero(d2.index_select(0, suspects) <= fake_high[None, cols], as_tuple=True)
-                i, j = suspects.index_select(0, i) + rows.start, j + cols.start
-                hit = _exact_inside(real, i, fake, j, fake_sq_radii.index_select(0, j))
-                recalled.index_fill_(0, i.masked_select(hit), True)
+            i, j = _pairs_inside(d2, real_low, real_high, rows, cols, real, fake, real_sq_radii, per_row=True)
+            inside_pairs += len(i)
+            fake_inside.index_fill_(0, j, True)
+            covered.index_fill_(0, i, True)
+            i, _ = _pairs_inside(d2, fake_low, fake_high, rows, cols, real, fake, fake_sq_radii, per_row=False)
+            recalled.index_fill_(0, i, True)
     return Balls(inside_pairs, fake_inside, covered, recalled)
