@@ -149,6 +149,9 @@ def test_bad_inputs(vgg_loss, sr_setting):
 @pytest.mark.parametrize("kwargs,message", [
     ({"backbone": "resnet"}, "backbone='resnet': use one of vgg19, dinov2"),
     ({"margin": -1.0}, "margin=-1.0: use a non-negative margin"),
+    ({"margin": -0.5}, r"margin=-0.5: use a non-negative margin \(or relative_margin=True"),
+    ({"margin": -1.0, "relative_margin": True}, "margin=-1.0: a relative margin ≤ −1 switches every triplet off"),
+    ({"margin": float("nan"), "relative_margin": True}, "margin=nan: a relative margin"),
     ({"backbone": "dinov2", "dinov2_tokens": "mean"}, r"dinov2_tokens='mean': use one of \('patch', 'cls'\)"),
     ({"backbone": "dinov2", "layers": ("relu2_2",)}, "choose dinov2_tokens"),
     ({"backbone": "dinov2", "dinov2_size": 100}, "dinov2_size=100: use a multiple of the patch size 14"),
@@ -195,7 +198,7 @@ def test_relative_margin_off_is_the_plain_triplet_and_on_scales_by_d_hr_lr(relat
     with torch.no_grad():
         torch.testing.assert_close(base(sr, hr, lr), by_hand(base, sr, hr, lr_up, base.margin, False),
                                    rtol=1e-5, atol=1e-5)
-        for margin in (0.0, 0.5, 1.5):
+        for margin in (-0.5, 0.0, 0.5, 1.5):
             twin.margin = margin
             torch.testing.assert_close(twin(sr, hr, lr), by_hand(twin, sr, hr, lr_up, margin, True),
                                        rtol=1e-5, atol=1e-5)
@@ -219,6 +222,30 @@ def test_relative_margin_at_the_start_the_target_and_above_one(relative_pair, sr
             for term in twin.per_layer(sr, hr, lr).values():
                 assert bool((term > 0).all())
     twin.margin = 0.5
+
+
+def test_a_negative_relative_margin_switches_a_triplet_off_once_p_passes_it(relative_pair, sr_setting, monkeypatch):
+    """Active while p = (d(SR, LR↑) − d(SR, HR)) / d(HR, LR↑) < m: for m = −0.5, on at the start (p = −1),
+    off at HR (p = 1), and along the pixel path from LR↑ to HR off exactly where the measured p passes m."""
+    base, _ = relative_pair
+    hr, lr, lr_up = sr_setting
+    monkeypatch.setenv("PERCEPT_WEIGHTS", "random")
+    loss = ContrastivePerceptualLoss("vgg19", layers=base.layers, margin=-0.5, relative_margin=True,
+                                     reduction="none")
+    loss.extractor = base.extractor
+    with torch.no_grad():
+        d_ref = {layer: feature_distance(loss, layer, hr, lr_up)[0] for layer in loss.layers}
+        torch.testing.assert_close(loss(lr_up, hr, lr), 0.5 * sum(d_ref.values()), rtol=1e-4, atol=0)
+        assert float(loss(hr, hr, lr).abs().max()) == 0.0
+        switched = []
+        for t in (0.05, 0.2, 0.4, 0.6):
+            sr = (1 - t) * lr_up + t * hr
+            terms, d = loss.per_layer(sr, hr, lr), loss.distances(sr, hr, lr)
+            for layer, term in terms.items():
+                p = (d[layer]["negative"] - d[layer]["positive"]) / d[layer]["reference"]
+                assert torch.equal(term > 0, p < -0.5), (t, layer, p)
+                switched.append(bool((p >= -0.5).any()))
+    assert any(switched) and not all(switched)  # the path crosses the margin: both sides were tested
 
 
 def test_the_margin_does_not_change_the_gradient_while_every_triplet_is_active(relative_pair, sr_setting):

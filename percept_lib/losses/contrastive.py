@@ -7,6 +7,12 @@ input LR upsampled to HR's size (bicubic, ``align_corners=False``, then clamped 
 overshoots). The loss pulls SR towards HR in feature space and pushes it away from the blurry upsampled
 input; once SR is farther from LR↑ than from HR by ``margin``, a layer stops contributing.
 
+With ``relative_margin=True`` the margin is a fraction m of each image's d(HR, LR↑) at that layer: a
+triplet is active while p = (d(SR, LR↑) − d(SR, HR)) / d(HR, LR↑) < m, where p runs from −1 (SR = LR↑,
+where a residual network starts) to +1 (SR = HR) by the triangle inequality. So m ≥ 1 never switches a
+triplet off, m = 0 switches it off once SR is as close to HR as to LR↑, and a negative m (down to, not
+including, −1) once SR has left LR↑ by (1 + m)/2 of the way to HR.
+
 Each distance is ``torch.nn.functional.triplet_margin_loss``'s (p = 2, eps = 1e-6) between an image's whole
 flattened feature map, one triplet per image. (Handing 4-D feature maps straight to
 ``nn.TripletMarginLoss`` would measure distances along the last axis, i.e. one triplet per feature-map
@@ -47,8 +53,9 @@ class ContrastivePerceptualLoss(PairwiseModule):
         layers: VGG19 taps (default relu2_2, relu3_4, relu4_4); for DINOv2 leave None and use
             ``dinov2_tokens``.
         layer_weights: one weight per layer (default 1.0 each).
-        margin: the triplet margin (≥ 0): in feature-distance units of each layer, or, with
-            ``relative_margin=True``, a fraction of each image's ‖φ(HR) − φ(LR↑)‖ at that layer.
+        margin: the triplet margin: in feature-distance units of each layer (≥ 0), or, with
+            ``relative_margin=True``, a fraction of each image's ‖φ(HR) − φ(LR↑)‖ at that layer (> −1;
+            see above).
         relative_margin: measure ``margin`` relative to the positive–negative distance (see above);
             False (default) is the plain triplet margin loss.
         loss_weight: overall multiplier (the λ of a combined training objective).
@@ -64,11 +71,16 @@ class ContrastivePerceptualLoss(PairwiseModule):
         super().__init__(reduction)
         if backbone not in BACKBONES:
             raise ValueError(f"backbone={backbone!r}: use one of {', '.join(BACKBONES)}")
-        if not margin >= 0:
-            raise ValueError(f"margin={margin}: use a non-negative margin")
         if not isinstance(relative_margin, bool):
             raise ValueError(f"relative_margin={relative_margin!r}: use True (margin as a fraction of "
                              "d(HR, LR↑)) or False (absolute feature distance)")
+        if relative_margin and not margin > -1:
+            raise ValueError(f"margin={margin}: a relative margin ≤ −1 switches every triplet off for any output "
+                             "(p = (d(SR, LR↑) − d(SR, HR)) / d(HR, LR↑) ≥ −1), so the loss is 0; use a margin "
+                             "above −1")
+        if not relative_margin and not margin >= 0:
+            raise ValueError(f"margin={margin}: use a non-negative margin (or relative_margin=True, where a "
+                             "margin between −1 and 0 is a fraction of d(HR, LR↑))")
         if backbone == "dinov2":
             if dinov2_tokens not in DINOV2_TOKENS:
                 raise ValueError(f"dinov2_tokens={dinov2_tokens!r}: use one of {DINOV2_TOKENS}")
