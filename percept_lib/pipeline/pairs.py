@@ -4,23 +4,26 @@ The classic restoration / super-resolution table (PSNR, SSIM, LPIPS, DISTS) with
 files are paired by relative path with the extension ignored (``a/x.png`` ↔ ``b/x.jpg``), images of the
 same size are batched, each backbone is built once, and the summary gives mean, standard deviation,
 median and a seeded bootstrap 95 % confidence interval with N stated.
+
+The same policy as ``fid`` / ``kid`` / ``clip-score`` for files that cannot be used: a file present on one
+side only, or an image that cannot be read or decoded (or is over the pixel-count limit), is skipped and
+named with its reason, and the other pairs are scored and summarized; ``strict=True`` makes either an error.
 """
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import weights as W
-from ..images import list_images, load_image, resize as resize_images
+from ..images import list_images
 from .options import RunOptions
-from .results import MetricResult
+from .pair_batches import PairImages, batches, group_by_size
+from .pairs_result import PairsResult, infinite_note, summarize
 
 METRICS = ("lpips", "dists", "psnr", "ssim")
 # Computed only when named: MS-SSIM's five scales need images of at least 161×161 pixels.
@@ -33,62 +36,6 @@ class Pair:
     key: str          # relative path without extension, POSIX separators
     test: Path        # image under evaluation (folder A)
     reference: Path   # its reference (folder B)
-
-
-@dataclass
-class PairsResult:
-    """Per-pair rows (``key`` plus one column per metric) and the per-metric summary."""
-
-    rows: list[dict]
-    summary: dict[str, dict]
-    metrics: tuple[str, ...]
-    only_in_test: list[str] = field(default_factory=list)
-    only_in_reference: list[str] = field(default_factory=list)
-    weights_label: str = "pretrained"
-    pairs: list[Pair] = field(default_factory=list, repr=False)
-    net: str = "alex"
-    folders: tuple[str, ...] = ()
-    resize_to: str = ""
-
-    @property
-    def n(self) -> int:
-        return len(self.rows)
-
-    def column(self, metric: str) -> np.ndarray:
-        return np.array([row[metric] for row in self.rows], dtype=np.float64)
-
-    def to_csv(self, path) -> Path:
-        import csv
-
-        path = Path(path)
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", *self.metrics])
-            for row in self.rows:
-                writer.writerow([row["path"], *(repr(float(row[m])) for m in self.metrics)])
-        return path
-
-    def to_dict(self) -> dict:
-        return {
-            "n": self.n, "metrics": list(self.metrics), "summary": self.summary,
-            "only_in_test": self.only_in_test, "only_in_reference": self.only_in_reference,
-            "weights": self.weights_label, "rows": self.rows,
-        }
-
-    def results(self, sources: tuple[str, ...] = (), resize: str = "") -> list[MetricResult]:
-        """One :class:`MetricResult` per metric: the mean over the pairs, its std and bootstrap interval."""
-        out = []
-        for metric, s in self.summary.items():
-            name = f"pairs/lpips-{self.net}" if metric == "lpips" else f"pairs/{metric}"
-            extractor = self.net if metric == "lpips" else metric
-            details = {k: s[k] for k in ("median", "ci_low", "ci_high", "n_infinite") if k in s}
-            out.append(MetricResult(name, s["mean"], s["n"], None, s["std"], sources, extractor, resize,
-                                    self.weights_label, details))
-        return out
-
-    def record(self, db, tag: str = "", checkpoint: str = "") -> list[int]:
-        """Append one row per metric to the SQLite results history ``db``."""
-        return [r.record(db, tag=tag, checkpoint=checkpoint) for r in self.results(self.folders, self.resize_to)]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -134,59 +81,6 @@ def pair_folders(dir_test, dir_reference, strict: bool = False) -> tuple[list[Pa
             raise ValueError(message + "; every file needs a counterpart (strict)")
         warnings.warn(message + "; skipped", stacklevel=2)
     return [Pair(k, a[k], b[k]) for k in common], only_a, only_b
-
-
-# ----------------------------------------------------------------------------------------------------
-# Loading, batched by size
-# ----------------------------------------------------------------------------------------------------
-
-def _size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable image ({err}); remove or replace the file") from None
-    return h, w
-
-
-class _PairDataset(torch.utils.data.Dataset):
-    def __init__(self, pairs: Sequence[Pair], resize_to_reference: bool):
-        self.pairs = pairs
-        self.resize_to_reference = resize_to_reference
-
-    def __len__(self):
-        return len(self.pairs)
-
-    def __getitem__(self, i):
-        pair = self.pairs[i]
-        a, b = load_image(pair.test), load_image(pair.reference)
-        if a.shape != b.shape:
-            if not self.resize_to_reference:
-                raise ValueError(f"pair {pair.key}: {pair.test.name} is {a.shape[2]}×{a.shape[3]} but "
-                                 f"{pair.reference.name} is {b.shape[2]}×{b.shape[3]}; "
-                                 "pass resize_to='reference' (--resize-to reference) to resize the test image")
-            a = resize_images(a, tuple(b.shape[-2:]), "clean")
-        return i, a[0], b[0]
-
-
-def _batches_by_size(pairs: Sequence[Pair], batch_size: int, workers: int, resize_to_reference: bool):
-    """Yield (indices, A, B) batches; pairs are grouped by the reference's size so each batch stacks."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, pair in enumerate(pairs):
-        size = _size(pair.reference)
-        if not resize_to_reference:
-            test_size = _size(pair.test)
-            if test_size != size:
-                raise ValueError(f"pair {pair.key}: {pair.test.name} is {test_size[0]}×{test_size[1]} but "
-                                 f"{pair.reference.name} is {size[0]}×{size[1]}; pass resize_to='reference' "
-                                 "(--resize-to reference) to resize the test image")
-        groups.setdefault(size, []).append(i)
-    dataset = _PairDataset(pairs, resize_to_reference)
-    for indices in groups.values():
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=workers)
-        for idx, a, b in loader:
-            yield idx.tolist(), a, b
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -238,26 +132,8 @@ class PairMetrics:
         return {k: v.detach().double().cpu().reshape(-1) for k, v in out.items()}
 
 
-def summarize(values, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> dict:
-    """Mean, standard deviation (N − 1), median and a percentile bootstrap CI of the mean, with N.
-
-    Infinite values (PSNR of identical images) are kept out of the statistics and counted.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    n = len(finite)
-    result = {"n": int(n), "n_infinite": int(len(values) - n)}
-    if n == 0:
-        return {**result, "mean": math.nan, "std": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan}
-    rng = np.random.default_rng(seed)
-    if n > 1:
-        means = finite[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-        low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    else:
-        low = high = float(finite[0])
-    return {**result, "mean": float(finite.mean()), "std": float(finite.std(ddof=1)) if n > 1 else 0.0,
-            "median": float(np.median(finite)), "ci_low": float(low), "ci_high": float(high),
-            "confidence": confidence}
+def _few(items: Sequence[str], k: int = 3) -> str:
+    return "; ".join(items[:k]) + (" …" if len(items) > k else "")
 
 
 def evaluate_pairs(
@@ -279,6 +155,10 @@ def evaluate_pairs(
     ``net`` is LPIPS's backbone; ``resize_to="reference"`` resizes a test image to its reference's size
     (clean bicubic) instead of raising. Run options (``batch_size`` — default 16 here —, ``device``,
     ``num_workers``, ``progress``) as :class:`RunOptions` or keywords.
+
+    A pair whose image cannot be read or decoded is skipped, with a warning naming the file and the reason,
+    and listed in ``result.skipped``; ``strict=True`` raises instead (and refuses files present on one side
+    only). PSNR of identical images is ``inf``; the summary counts such values apart (``n_infinite``, ``note``).
     """
     from tqdm.auto import tqdm
 
@@ -288,13 +168,51 @@ def evaluate_pairs(
     metrics = tuple(metrics)
     pairs, only_a, only_b = pair_folders(dir_test, dir_reference, strict=strict)
     scorer = PairMetrics(metrics, net=net, device=options.torch_device)
+    groups, failed = group_by_size(pairs, resize_to == "reference")
+    reasons = dict(failed)
+
+    def give_up_if_strict(reason: str) -> None:
+        if strict:
+            raise ValueError(f"{reason} (strict: an unreadable image stops the run; without --strict the pair "
+                             "is skipped and named)")
+
+    for _, reason in failed:
+        give_up_if_strict(reason)  # before any computation
     values = {m: np.full(len(pairs), np.nan) for m in metrics}
+    dataset = PairImages(pairs, resize_to == "reference")
     with tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not options.progress) as bar:
-        for idx, a, b in _batches_by_size(pairs, options.batch_size, options.num_workers, resize_to == "reference"):
-            for m, v in scorer(a, b).items():
-                values[m][idx] = v.numpy()
-            bar.update(len(idx))
-    rows = [{"path": p.key, **{m: float(values[m][i]) for m in metrics}} for i, p in enumerate(pairs)]
-    summary = {m: summarize(values[m], n_boot=n_boot, seed=seed) for m in metrics}
-    return PairsResult(rows, summary, metrics, only_a, only_b, scorer.weights_label, pairs, net,
-                       (str(dir_test), str(dir_reference)), resize_to or "")
+        bar.update(len(failed))
+        for idx, a, b, batch_failed in batches(dataset, groups, options.batch_size, options.num_workers):
+            for i, reason in batch_failed:
+                give_up_if_strict(reason)
+                reasons[i] = reason
+            if idx:
+                for m, v in scorer(a, b).items():
+                    values[m][idx] = v.numpy()
+            bar.update(len(idx) + len(batch_failed))
+    scored = [i for i in range(len(pairs)) if i not in reasons]
+    skipped = [{"path": pairs[i].key, "file": _named_file(pairs[i], reasons[i]), "reason": reasons[i]}
+               for i in sorted(reasons)]
+    if not scored:
+        raise ValueError(f"none of the {len(pairs)} pairs could be read: {_few([s['reason'] for s in skipped])}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} of {len(pairs)} pair(s) whose image cannot be used: "
+                      f"{_few([s['reason'] for s in skipped])}", stacklevel=2)
+    rows = [{"path": pairs[i].key, **{m: float(values[m][i]) for m in metrics}} for i in scored]
+    summary = {}
+    for m in metrics:
+        summary[m] = summarize(values[m][scored], n_boot=n_boot, seed=seed)
+        note = infinite_note(m, summary[m])
+        if note:
+            summary[m]["note"] = note
+    return PairsResult(rows, summary, metrics, only_a, only_b, scorer.weights_label, [pairs[i] for i in scored],
+                       net, (str(dir_test), str(dir_reference)), resize_to or "", skipped)
+
+
+def _named_file(pair: Pair, reason: str) -> str:
+    """The file a reason is about (the decoder names it first), else the test image."""
+    return str(pair.reference if reason.startswith(str(pair.reference)) else pair.test)
+
+
+__all__ = ["METRICS", "EXTRA_METRICS", "NETS", "Pair", "PairsResult", "PairMetrics", "evaluate_pairs",
+           "pair_folders", "summarize"]
