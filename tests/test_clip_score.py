@@ -202,3 +202,54 @@ def test_accumulator_reports_the_torchmetrics_clip_after_the_mean():
     result = acc.compute()
     assert result.score == pytest.approx(0.0, abs=1e-9)
     assert np.allclose(result.per_sample.numpy(), [100.0, -100.0])
+
+
+@pytest.fixture(scope="module")
+def clip_tokenizer():
+    """The tokenizer the CLIP extractor uses (open_clip's, for the same config); it needs no weights."""
+    import open_clip
+    from percept_lib.extractors.clip import CLIP_MODEL
+
+    return open_clip.get_tokenizer(CLIP_MODEL)
+
+
+def _caption_of(tokenizer, n_tokens: int) -> str:
+    """A caption of exactly ``n_tokens`` text tokens (start- and end-of-text not counted)."""
+    words = " ".join(["cat"] * n_tokens)
+    assert len(tokenizer.encode(words)) == n_tokens
+    return words
+
+
+def test_truncation_keeps_the_end_of_text_token_and_the_count_agrees(clip_tokenizer):
+    from percept_lib.metrics.clip_score import overlong_captions
+
+    fits, cut = _caption_of(clip_tokenizer, 75), _caption_of(clip_tokenizer, 76)  # 75 + 2 = 77: the context
+    tokens = clip_tokenizer([fits, cut, "a cat"])
+    eot = clip_tokenizer.eot_token_id
+    assert tokens.shape[1] == 77 and tokens[0, -1] == eot and tokens[1, -1] == eot
+    # CLIP reads the text embedding at the highest token id, the end-of-text token: still there when cut.
+    assert tokens.argmax(dim=1).tolist() == [76, 76, 3]
+    assert tokens[1, 1:76].tolist() == clip_tokenizer.encode(cut)[:75]  # the 76th word is the one lost
+    assert overlong_captions([fits, cut, "a cat"], clip_tokenizer) == [(1, 78)]
+
+
+def test_overlong_captions_are_counted_in_a_warning(clip_tokenizer):
+    from percept_lib.metrics.clip_score import embed_texts
+
+    long = "a photograph of " + "a small grey cat sitting next to a large brown dog on a red mat, " * 8
+    texts = ["red", long, "green", long + " again"]
+    table = {t: [1.0, 0.0, 0.0] for t in texts}
+    stub = _StubCLIP(table)
+    stub.tokenizer = clip_tokenizer
+    with pytest.warns(UserWarning, match=r"2 of 4 caption\(s\) are longer than CLIP's 77 tokens .*"
+                                         r"end-of-text token is kept"):
+        embed_texts(stub, texts)
+    stub.seen_texts.clear()
+    images = _coloured([[1.0, 0.0, 0.0]] * 4)
+    with pytest.warns(UserWarning, match=r"2 of 4 caption"):  # and through clip_score
+        clip_score(images, texts, extractor=stub, prefix=None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        embed_texts(stub, ["red", "green"])  # short captions: no warning

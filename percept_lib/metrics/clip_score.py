@@ -18,6 +18,7 @@ The formula on embeddings (:func:`clip_score_from_embeddings`) is kept apart fro
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -119,9 +120,43 @@ def default_clip_extractor():
     return get_extractor("clip-vit-b-32")
 
 
+def overlong_captions(texts: Sequence[str], tokenizer) -> list[tuple[int, int]]:
+    """``(index, tokens)`` of each caption longer than the tokenizer's context (77 tokens for CLIP), counting
+    the start- and end-of-text tokens it adds.
+
+    open_clip's tokenizer cuts such a caption to its context length and puts the end-of-text token back in
+    the last place, so the text encoder (which reads its embedding at that token) still works; but the words
+    past the cut are never seen, so the score is that of a shorter caption.
+    """
+    context = getattr(tokenizer, "context_length", None)
+    encode = getattr(tokenizer, "encode", None)
+    if not context or encode is None:
+        return []
+    counts = ((i, len(encode(text)) + 2) for i, text in enumerate(texts))  # + start- and end-of-text
+    return [(i, n) for i, n in counts if n > context]
+
+
+def warn_overlong(texts: Sequence[str], tokenizer) -> int:
+    """Warn, with their number, about the captions CLIP will truncate; returns that number."""
+    overlong = overlong_captions(texts, tokenizer)
+    if overlong:
+        i, n = max(overlong, key=lambda item: item[1])
+        context = tokenizer.context_length
+        warnings.warn(f"{len(overlong)} of {len(texts)} caption(s) are longer than CLIP's {context} tokens and "
+                      f"are cut to their first {context - 2} (the end-of-text token is kept); CLIP never sees the "
+                      f"rest, so they are scored as shorter captions. The longest ({n} tokens): "
+                      f"{texts[i][:60]!r}{'…' if len(texts[i]) > 60 else ''}; shorten them to keep every word",
+                      stacklevel=3)
+    return len(overlong)
+
+
 @torch.no_grad()
 def embed_texts(extractor, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """Text embeddings, in batches (the tokenizer truncates each caption at CLIP's 77 tokens)."""
+    """Text embeddings, in batches. Captions over CLIP's 77 tokens are truncated by the tokenizer (end-of-text
+    token kept) and counted in a warning (:func:`warn_overlong`)."""
+    tokenizer = getattr(extractor, "tokenizer", None)
+    if tokenizer is not None:
+        warn_overlong(texts, tokenizer)
     parts = [extractor.encode_text(list(texts[i: i + batch_size])) for i in range(0, len(texts), batch_size)]
     return torch.cat(parts)
 
