@@ -41,7 +41,7 @@ class Artifact:
     hf_repo: str = ""
     hf_filename: str = ""
     package: str = ""
-    sha256_prefix: str = ""       # the published hash prefix (torchvision's file-name convention)
+    sha256_prefix: str = ""       # the published hash or its prefix (torchvision's file names carry 8 hex digits)
 
     @property
     def fetchable(self) -> bool:
@@ -81,9 +81,20 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in [
     Artifact("clip-vit-b-32", "CLIP ViT-B/32, OpenAI weights, via open_clip (QuickGELU)",
              "open_clip_vit_b_32_openai.safetensors", "hf",
              hf_repo="timm/vit_base_patch32_clip_224.openai", hf_filename="open_clip_model.safetensors"),
+    Artifact("clip-vit-l-14-336", "CLIP ViT-L/14 at 336 px, OpenAI weights, via open_clip (QuickGELU; CMMD's encoder)",
+             "open_clip_vit_l_14_336_openai.safetensors", "hf",
+             hf_repo="timm/vit_large_patch14_clip_336.openai", hf_filename="open_clip_model.safetensors"),
     Artifact("dinov2-vits14", "DINOv2 ViT-S/14 (LVD-142M) via timm",
              "vit_small_patch14_dinov2.lvd142m.safetensors", "hf",
              hf_repo="timm/vit_small_patch14_dinov2.lvd142m", hf_filename="model.safetensors"),
+    # The full SHA-256 that the Hub lists for the file (Git LFS object id of model.safetensors, commit b999a3f).
+    Artifact("dinov2-vitb14", "DINOv2 ViT-B/14 (LVD-142M) via timm",
+             "vit_base_patch14_dinov2.lvd142m.safetensors", "hf",
+             hf_repo="timm/vit_base_patch14_dinov2.lvd142m", hf_filename="model.safetensors",
+             sha256_prefix="55cbb5d887b336d430e649c277b85a1429e724871f9d02ac16203235886d8c7b"),
+    Artifact("dinov2-vitl14", "DINOv2 ViT-L/14 (LVD-142M) via timm (dgm-eval's encoder for FD)",
+             "vit_large_patch14_dinov2.lvd142m.safetensors", "hf",
+             hf_repo="timm/vit_large_patch14_dinov2.lvd142m", hf_filename="model.safetensors"),
 ]}
 
 

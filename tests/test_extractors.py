@@ -79,6 +79,42 @@ def test_inception_pool3_equals_pytorch_fid(torch_home, photos_batch):
     assert (pool3[0] - pool3[1]).norm() > 0.05 * pool3[0].norm()
 
 
+def test_inception_logits_are_pytorch_fids_classifier_on_pool3(torch_home, photos_batch):
+    from pytorch_fid.inception import fid_inception_v3
+
+    torch_home.make("inception-fid")
+    ours = get_extractor("inception-fid", layers=("pool3", "logits", "logits_unbiased"), resize="pytorch-fid")
+    ref = fid_inception_v3().eval()  # pytorch-fid's whole network, its 1008-class fc included, from the same file
+    x = photos_batch
+    with torch.no_grad():
+        got = ours(x)
+        # The network's own forward (pools, dropout — the identity in eval —, fc) on pytorch-fid's input.
+        expected = ref(2 * torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear",
+                                                           align_corners=False) - 1)
+        pool3 = got["pool3"].flatten(1)
+        fc_on_pool3, weight_only = ref.fc(pool3), pool3 @ ref.fc.weight.T
+    assert got["logits"].shape == got["logits_unbiased"].shape == (4, 1008)
+    assert float((got["logits"] - expected).norm() / expected.norm()) < 1e-4
+    torch.testing.assert_close(got["logits"], fc_on_pool3, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got["logits_unbiased"], weight_only, rtol=1e-5, atol=1e-5)
+    assert float(ref.fc.bias.abs().max()) > 1e-3  # the two taps differ: the comparison tells them apart
+
+
+def test_folder_features_take_the_logits_tap(torch_home, photos_batch, tmp_path):
+    from percept_lib.images import load_image, save_images
+    from percept_lib.pipeline import FeatureSpec, folder_features
+
+    torch_home.make("inception-fid")
+    save_images(photos_batch, tmp_path / "imgs")
+    assert FeatureSpec.of("inception-fid", "logits").layer == "logits"
+    got = folder_features(tmp_path / "imgs", "inception-fid", "logits", "pytorch-fid", progress=False)
+    ext = get_extractor("inception-fid", layers=["logits"], resize="pytorch-fid")
+    with torch.no_grad():
+        direct = torch.cat([ext(load_image(p))["logits"] for p in sorted((tmp_path / "imgs").iterdir())])
+    assert got.shape == (4, 1008)
+    torch.testing.assert_close(torch.from_numpy(got), direct.double(), rtol=1e-4, atol=1e-4)
+
+
 def test_inception_clean_resize_matches_clean_fid_resizer(photos_batch):
     from cleanfid.resize import build_resizer
     import numpy as np

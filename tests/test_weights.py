@@ -141,3 +141,42 @@ def test_fetch_downloads_with_the_published_hash(empty_torch_home, monkeypatch):
     url, dst, prefix = calls[0]
     assert url.endswith("pt_inception-2015-12-05-6726825d.pth") and prefix == "6726825d"
     assert dst.endswith("share/pt_inception-2015-12-05-6726825d.pth")
+
+
+@pytest.mark.parametrize("name", ["dinov2-vits14", "dinov2-vitb14", "dinov2-vitl14"])
+def test_dinov2_files_are_where_timm_publishes_them(name):
+    import timm
+
+    from percept_lib.extractors.dinov2 import DINOV2_VARIANTS
+
+    cfg = timm.models.get_pretrained_cfg(DINOV2_VARIANTS[name])
+    artifact = W.get_artifact(name)
+    assert artifact.hf_repo == cfg.hf_hub_id.rstrip("/") and artifact.hf_filename == "model.safetensors"
+
+
+@pytest.mark.parametrize("name, architecture", [("clip-vit-b-32", "ViT-B-32"), ("clip-vit-l-14-336", "ViT-L-14-336")])
+def test_clip_files_are_where_open_clip_publishes_openais_weights(name, architecture):
+    import open_clip
+
+    from percept_lib.extractors.clip import CLIP_VARIANTS
+
+    cfg = open_clip.get_pretrained_cfg(architecture, "openai")
+    assert W.get_artifact(name).hf_repo == cfg["hf_hub"].rstrip("/")
+    assert cfg["quick_gelu"] and CLIP_VARIANTS[name] == f"{architecture}-quickgelu"  # OpenAI trained with QuickGELU
+
+
+def test_fetch_of_an_encoder_downloads_its_hugging_face_file_with_the_published_hash(empty_torch_home, monkeypatch):
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, dst, hash_prefix))
+        open(dst, "wb").write(b"ok")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    share = empty_torch_home / "share"
+    assert cli(["weights", "fetch", "dinov2-vitb14", "clip-vit-l-14-336", "--dir", str(share)]) == 0
+    (url_b, dst_b, hash_b), (url_l, dst_l, hash_l) = calls
+    assert url_b == "https://huggingface.co/timm/vit_base_patch14_dinov2.lvd142m/resolve/main/model.safetensors"
+    assert dst_b == str(share / "vit_base_patch14_dinov2.lvd142m.safetensors") and len(hash_b) == 64
+    assert url_l.endswith("timm/vit_large_patch14_clip_336.openai/resolve/main/open_clip_model.safetensors")
+    assert hash_l is None  # no published hash known here: fetched unchecked (`weights verify` says "unchecked")

@@ -5,11 +5,12 @@ reused: building VGG16 and reading its 528 MB checkpoint takes seconds, a lookup
 ``get_extractor(name, device=...)`` gives the copy that lives on that device, so a caller never has to move
 (and thereby move for everyone else) the shared CPU module.
 
-Embedding extractors (``inception-fid``, ``clip-vit-b-32``, ``dinov2-vits14``) also own their input, which is
-what the folder pipeline runs: ``preprocess`` (decoded uint8 or [0, 1] images → the network's input size,
-picklable for DataLoader workers), ``preprocess_on_cpu`` (True when it must run per image on the CPU),
-``layer_name(layer)`` (the canonical tap, ``None`` → ``embedding_layer``), ``feature_dim(layer)`` and
-``embed(x, layer)`` (preprocessed batch → N×d).
+Embedding extractors (``inception-fid``; ``clip-vit-b-32``, ``clip-vit-l-14-336``; ``dinov2-vits14``,
+``dinov2-vitb14``, ``dinov2-vitl14``) also own their input, which is what the folder pipeline runs:
+``preprocess`` (decoded uint8 or [0, 1] images → the network's input size, picklable for DataLoader
+workers), ``preprocess_on_cpu`` (True when it must run per image on the CPU), ``layer_name(layer)`` (the
+canonical tap, ``None`` → ``embedding_layer``), ``feature_dim(layer)`` and ``embed(x, layer)`` (preprocessed
+batch → N×d).
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import torch
 
 from .. import weights as W
 from .base import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
-from .clip import CLIPViTB32
-from .dinov2 import DINOv2ViTS14
+from .clip import CLIP, CLIP_VARIANTS, CLIPViTB32, CLIPViTL14336
+from .dinov2 import DINOV2_VARIANTS, DINOv2, DINOv2ViTB14, DINOv2ViTL14, DINOv2ViTS14
 from .inception import InceptionFID, feature_vectors
 from .torchvision_nets import VGG, AlexNet, SqueezeNet, vgg_layer_names
 from .vgg_l2pool import L2PooledVGG16
@@ -34,8 +35,8 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
     "alexnet": AlexNet,
     "squeezenet": SqueezeNet,
     "inception-fid": InceptionFID,
-    "clip-vit-b-32": CLIPViTB32,
-    "dinov2-vits14": DINOv2ViTS14,
+    **{name: CLIP.variant(name) for name in CLIP_VARIANTS},
+    **{name: DINOv2.variant(name) for name in DINOV2_VARIANTS},
 }
 
 _CACHE: dict[tuple, FeatureExtractor] = {}
@@ -105,6 +106,7 @@ def clear_cache() -> None:
 
 __all__ = [
     "EXTRACTORS", "FeatureExtractor", "get_extractor", "shared_copy", "clear_cache", "embedding_extractors", "extractor_class", "VGG", "AlexNet", "SqueezeNet",
-    "InceptionFID", "L2PooledVGG16", "CLIPViTB32", "DINOv2ViTS14", "feature_vectors", "vgg_layer_names",
+    "InceptionFID", "L2PooledVGG16", "CLIP", "CLIPViTB32", "CLIPViTL14336", "DINOv2", "DINOv2ViTS14",
+    "DINOv2ViTB14", "DINOv2ViTL14", "feature_vectors", "vgg_layer_names",
     "IMAGENET_MEAN", "IMAGENET_STD",
 ]

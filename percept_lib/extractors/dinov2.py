@@ -1,4 +1,10 @@
-"""DINOv2 ViT-S/14 (Oquab et al. 2023) through timm: CLS token and patch tokens as a feature map."""
+"""DINOv2 (Oquab et al. 2023) through timm, ViT-S/14, ViT-B/14 and ViT-L/14: CLS token and patch tokens.
+
+One class, :class:`DINOv2`; a variant (``DINOv2.variant("dinov2-vitl14")``) only names the timm model and the
+weights artifact. The preprocessing is dgm-eval's (Stein et al. 2023), the one under which DINOv2 ViT-L/14
+ranked generative models as people did: a square 224×224 bicubic resize (no crop), ImageNet mean/std, the
+CLS token after the final norm.
+"""
 from __future__ import annotations
 
 import functools
@@ -8,43 +14,71 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..images import to_unit_float
+from ..images import to_unit_float, validate_images
 from .base import FeatureExtractor, load_backbone_weights, seeded_init
 
-DINOV2_MODEL = "vit_small_patch14_dinov2.lvd142m"
+# extractor / weights-artifact name → timm model (LVD-142M pretraining, the released DINOv2 backbones)
+DINOV2_VARIANTS = {
+    "dinov2-vits14": "vit_small_patch14_dinov2.lvd142m",
+    "dinov2-vitb14": "vit_base_patch14_dinov2.lvd142m",
+    "dinov2-vitl14": "vit_large_patch14_dinov2.lvd142m",
+}
+DINOV2_MODEL = DINOV2_VARIANTS["dinov2-vits14"]
 PATCH = 14
 
 
 def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bicubic (antialiased, differentiable) resize to size×size; uint8 input is scaled to [0, 1] first."""
+    """Bicubic (antialiased, differentiable) resize to size×size, clamped to [0, 1]; uint8 input is scaled first.
+
+    The tensor counterpart of torchvision's ``Resize((size, size), BICUBIC)`` on a PIL image (dgm-eval's
+    DINOv2 transform): PIL's bicubic is antialiased with a = −0.5, as ``antialias=True`` is here, and its
+    8-bit output cannot overshoot, hence the clamp. PIL rounds to 8 bits after each of its two passes, so
+    the two routes differ by 0.001 on average and up to ~0.03 at sharp edges (measured on photographs).
+    """
     x = to_unit_float(x)
-    if tuple(x.shape[-2:]) == (size, size):
-        return x
+    return x if tuple(x.shape[-2:]) == (size, size) else _bicubic(x, size).clamp(0, 1)
+
+
+def _bicubic(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
 
 
-class DINOv2ViTS14(FeatureExtractor):
-    """Taps ``cls`` (N×384) and ``patch`` (N×384×h×w, the patch tokens on their grid).
+class DINOv2(FeatureExtractor):
+    """Taps ``cls`` (N×d) and ``patch`` (N×d×h×w, the patch tokens on their grid); d = 384 / 768 / 1024.
 
     Input is resized (bicubic, antialiased, differentiable) to ``image_size`` — a multiple of 14;
     timm's ``dynamic_img_size`` interpolates the position embeddings for that grid. ImageNet mean/std.
+    Build a variant through ``get_extractor("dinov2-vitb14")`` (or ``DINOv2.variant(name)(...)``).
     """
 
-    name = "dinov2-vits14"
+    name = ""
+    timm_model = ""
     available_layers = ("cls", "patch")
     default_layers = ("cls", "patch")
     embedding_layer = "cls"
     preprocess_on_cpu = False  # a tensor resize: runs on the batch, on its device
 
+    @classmethod
+    @functools.cache
+    def variant(cls, name: str) -> type["DINOv2"]:
+        """The class of one size (``dinov2-vits14``, ``dinov2-vitb14``, ``dinov2-vitl14``): name and model only."""
+        if name not in DINOV2_VARIANTS:
+            raise ValueError(f"unknown DINOv2 variant {name!r}; available: {', '.join(DINOV2_VARIANTS)}")
+        qualname = "DINOv2ViT" + name.rsplit("-vit", 1)[1].upper()  # dinov2-vitb14 → DINOv2ViTB14
+        return type(qualname, (cls,), {"name": name, "timm_model": DINOV2_VARIANTS[name],
+                                       "__module__": __name__, "__qualname__": qualname})
+
     def __init__(self, layers: Sequence[str] | None = None, image_size: int = 224, weights: str | None = None):
         import timm
 
+        if not self.timm_model:
+            raise TypeError(f"DINOv2 needs a variant: get_extractor(name) with name in {', '.join(DINOV2_VARIANTS)}")
         if image_size % PATCH:
             raise ValueError(f"image_size={image_size}: use a multiple of {PATCH} (e.g. 224)")
         super().__init__(layers)
         self.image_size = image_size
         with seeded_init(0):
-            model = timm.create_model(DINOV2_MODEL, pretrained=False, dynamic_img_size=True, num_classes=0)
+            model = timm.create_model(self.timm_model, pretrained=False, dynamic_img_size=True, num_classes=0)
         pretrained = load_backbone_weights(model, self.name, weights, self.name)
         self.model = model
         self._finish(pretrained)
@@ -69,8 +103,13 @@ class DINOv2ViTS14(FeatureExtractor):
         out = self.features(self.normalize(x))[layer]
         return out.mean(dim=(2, 3)) if out.dim() == 4 else out
 
+    def forward(self, x):
+        # Resize (and clamp) the [0, 1] image first, then normalize: the order of dgm-eval's transform.
+        return self.features(self.normalize(resize_square(validate_images(x), self.image_size)))
+
     def features(self, x):
-        x = resize_square(x, self.image_size)
+        if tuple(x.shape[-2:]) != (self.image_size,) * 2:  # normalized input of another size: no clamp here
+            x = _bicubic(x, self.image_size)
         tokens = self.model.forward_features(x)
         prefix = self.model.num_prefix_tokens
         out = OrderedDict()
@@ -81,3 +120,9 @@ class DINOv2ViTS14(FeatureExtractor):
             patches = tokens[:, prefix:]
             out["patch"] = patches.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
         return out
+
+
+# Module-level names, so that the variants pickle and read as classes.
+DINOv2ViTS14 = DINOv2.variant("dinov2-vits14")
+DINOv2ViTB14 = DINOv2.variant("dinov2-vitb14")
+DINOv2ViTL14 = DINOv2.variant("dinov2-vitl14")

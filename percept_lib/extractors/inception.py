@@ -4,7 +4,10 @@ The architecture is pytorch-fid's, module for module (torchvision's Inception v3
 average pools that ignore padding, a max pool in the last block, 1008 classes), so the same checkpoint
 ``pt_inception-2015-12-05-6726825d.pth`` loads strictly and the features are the ones every FID paper
 reports. Taps: ``block64`` and ``block192`` (after the first and second max pool), ``block768`` (the
-input of the auxiliary classifier) and ``pool3`` (2048-d, the final average pool: *the* FID feature).
+input of the auxiliary classifier), ``pool3`` (2048-d, the final average pool: *the* FID feature) and the
+1008 class logits for the Inception Score: ``logits`` (the fc layer on pool3, bias included, as the
+network's own classifier) and ``logits_unbiased`` (pool3 times the fc weights, no bias: what the original
+Inception Score code read from the TF graph, ``softmax/logits/MatMul``, and torch-fidelity's IS default).
 """
 from __future__ import annotations
 
@@ -22,20 +25,24 @@ from ..images import check_resize_mode, resize, to_unit_float, validate_images
 from .base import FeatureExtractor, load_backbone_weights, seeded_init
 
 INCEPTION_SIZE = 299
-# The taps and their dimensions; pytorch-fid and torchmetrics name the taps by their dimension.
-INCEPTION_LAYERS = {"block64": 64, "block192": 192, "block768": 768, "pool3": 2048}
+# The feature taps by dimension (pytorch-fid and torchmetrics name them so), then the class logits.
+BLOCK_LAYERS = {"block64": 64, "block192": 192, "block768": 768, "pool3": 2048}
+LOGIT_LAYERS = {"logits": 1008, "logits_unbiased": 1008}
+INCEPTION_LAYERS = {**BLOCK_LAYERS, **LOGIT_LAYERS}
 
 
 def inception_layer(feature) -> str:
-    """The FID-Inception tap for ``feature``: a layer name (``"pool3"``) or its dimension (2048, 768, 192, 64)."""
+    """The FID-Inception tap for ``feature``: a layer name (``"pool3"``, ``"logits"``) or a block's dimension
+    (2048, 768, 192, 64)."""
     if isinstance(feature, str) and feature in INCEPTION_LAYERS:
         return feature
-    by_dim = {d: name for name, d in INCEPTION_LAYERS.items()}
+    by_dim = {d: name for name, d in BLOCK_LAYERS.items()}
     try:
         return by_dim[int(feature)]
     except (TypeError, ValueError, KeyError):
-        choices = ", ".join(f"{d} ({name})" for name, d in INCEPTION_LAYERS.items())
-        raise ValueError(f"feature={feature!r}: use an Inception layer name or dimension: {choices}") from None
+        choices = ", ".join(f"{d} ({name})" for name, d in BLOCK_LAYERS.items())
+        raise ValueError(f"feature={feature!r}: use an Inception layer name ({', '.join(INCEPTION_LAYERS)}) "
+                         f"or a block's dimension: {choices}") from None
 
 
 def prepare_inception(images: torch.Tensor, mode: str) -> torch.Tensor:
@@ -163,9 +170,11 @@ class InceptionFID(FeatureExtractor):
         ]
         last = max(self.available_layers.index(layer) for layer in self.layers)
         self.blocks = nn.ModuleList(blocks[: last + 1])
+        # The classifier, only where a logits tap asks for it (dropout before it is the identity in eval).
+        self.fc = net.fc if any(layer in LOGIT_LAYERS for layer in self.layers) else None
         self._finish(pretrained)
 
-    # The input protocol of the folder pipeline (shared with CLIPViTB32 and DINOv2ViTS14): ``preprocess``
+    # The input protocol of the folder pipeline (shared with CLIP and DINOv2): ``preprocess``
     # brings decoded images to the network's input, ``embed`` turns that input into one vector per image.
     @classmethod
     def layer_name(cls, layer) -> str:
@@ -197,6 +206,12 @@ class InceptionFID(FeatureExtractor):
             x = block(x)
             if name in self.layers:
                 out[name] = x
+        if self.fc is not None:
+            pooled = x.flatten(1)
+            if "logits" in self.layers:
+                out["logits"] = self.fc(pooled)
+            if "logits_unbiased" in self.layers:
+                out["logits_unbiased"] = F.linear(pooled, self.fc.weight)
         return out
 
 
