@@ -149,26 +149,30 @@ ALEXNET_TAPS = {"relu1": 1, "relu2": 4, "relu3": 7, "relu4": 9, "relu5": 11}
 SQUEEZENET_TAPS = {"relu1": 1, "fire3": 4, "fire5": 7, "fire6": 9, "fire7": 10, "fire8": 11, "fire9": 12}
 
 
-class AlexNet(_SlicedExtractor):
-    name = "alexnet"
-    available_layers = tuple(ALEXNET_TAPS)
-    default_layers = tuple(ALEXNET_TAPS)
+class _TorchvisionTaps(_SlicedExtractor):
+    """A torchvision ``features`` stack read at the fixed indices of ``taps`` (LPIPS's slices)."""
+
+    taps: dict[str, int] = {}
+    constructor = None  # the torchvision builder
+    artifact = ""       # its weights artifact in percept_lib.weights
 
     def __init__(self, layers: Sequence[str] | None = None, weights: str | None = None):
         super().__init__(layers)
-        net, pretrained = _make_net(torchvision.models.alexnet, "alexnet", weights, "alexnet")
-        self._build(net, self.available_layers, ALEXNET_TAPS)
+        net, pretrained = _make_net(type(self).constructor, self.artifact, weights, self.name)
+        self._build(net, self.available_layers, self.taps)
         self._finish(pretrained)
 
 
-class SqueezeNet(_SlicedExtractor):
+class AlexNet(_TorchvisionTaps):
+    name = "alexnet"
+    taps, artifact = ALEXNET_TAPS, "alexnet"
+    constructor = torchvision.models.alexnet
+    available_layers = default_layers = tuple(ALEXNET_TAPS)
+
+
+class SqueezeNet(_TorchvisionTaps):
     name = "squeezenet"
     channels_last_from_pixels = 0
-    available_layers = tuple(SQUEEZENET_TAPS)
-    default_layers = tuple(SQUEEZENET_TAPS)
-
-    def __init__(self, layers: Sequence[str] | None = None, weights: str | None = None):
-        super().__init__(layers)
-        net, pretrained = _make_net(torchvision.models.squeezenet1_1, "squeezenet1_1", weights, "squeezenet")
-        self._build(net, self.available_layers, SQUEEZENET_TAPS)
-        self._finish(pretrained)
+    taps, artifact = SQUEEZENET_TAPS, "squeezenet1_1"
+    constructor = torchvision.models.squeezenet1_1
+    available_layers = default_layers = tuple(SQUEEZENET_TAPS)

@@ -165,16 +165,11 @@ class SSIM(PairwiseModule):
         return f"reduction={self.reduction!r}, data_range={self.data_range}, sigma={self.sigma}"
 
 
-class SSIMLoss(PairwiseModule):
+class SSIMLoss(SSIM):
     """1 − SSIM as a loss: 0 for identical images, lower is better; ``reduction="mean"`` by default."""
 
     def __init__(self, reduction: str = "mean", data_range: float = 1.0, sigma: float = SIGMA):
-        super().__init__(reduction)
-        _check_constants(data_range, sigma)
-        self.data_range, self.sigma = float(data_range), float(sigma)
+        super().__init__(reduction, data_range, sigma)
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return 1 - _ssim(x, y, self.data_range, self.sigma)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, data_range={self.data_range}, sigma={self.sigma}"
+        return 1 - super().compute(x, y)
