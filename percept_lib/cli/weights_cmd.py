@@ -34,10 +34,11 @@ def status(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"weights mode: {W.weights_mode()}    cache: {W.checkpoint_dir()}")
-    print(f"{'artifact':<16} {'status':<8} {'size MB':>8}  path")
+    width = max(len(name) for name in W.ARTIFACTS)
+    print(f"{'artifact':<{width}} {'status':<8} {'size MB':>8}  path")
     for r in rows:
         size = f"{r['size_mb']:.1f}" if r["size_mb"] is not None else "-"
-        print(f"{r['artifact']:<16} {r['status']:<8} {size:>8}  {r['path']}")
+        print(f"{r['artifact']:<{width}} {r['status']:<8} {size:>8}  {r['path']}")
     missing = [r for r in rows if r["status"] == "missing"]
     if missing:
         print(f"\n{len(missing)} missing. Fetch on a machine with internet: python -m percept_lib weights fetch --all"
@@ -81,5 +82,5 @@ def verify(args) -> int:
     for name in names:
         state, detail = W.verify(name)
         bad += state == "mismatch"
-        print(f"{name:<16} {state:<10} {detail}")
+        print(f"{name:<{max(len(n) for n in W.ARTIFACTS)}} {state:<10} {detail}")
     return 1 if bad else 0

@@ -281,7 +281,10 @@ class CLIPScore(StreamingMetric):
 # the pair metrics' modules). True: larger is better.
 HIGHER_IS_BETTER = {
     "fid": FID.higher_is_better, "kid": KID.higher_is_better, "clip-score": CLIPScore.higher_is_better,
-    "lpips-diversity": True, "lpips": False, "dists": False, "psnr": True, "ssim": True,
+    "lpips-diversity": True, "lpips": False, "dists": False, "psnr": True, "ssim": True, "ms-ssim": True,
+    # Generative evaluation: fidelity and diversity (Kynkäänniemi et al. 2019; Naeem et al. 2020), Inception
+    # Score, CMMD (an MMD², like KID).
+    "precision": True, "recall": True, "density": True, "coverage": True, "is": True, "cmmd": False,
 }
 
 
