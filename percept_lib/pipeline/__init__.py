@@ -14,6 +14,11 @@ Everything that touches files lives here, one idea per module; the math it calls
   :mod:`percept_lib.metrics.regressions`)
 - :mod:`.captions` — the ``file,caption`` CSV
 - :mod:`.folders` — :func:`fid_folders`, :func:`kid_folders`, :func:`clip_score_folder`
+- :mod:`.generative` — :func:`prdc_folders` (REAL folder first, GENERATED second), :func:`inception_score_folder`,
+  :func:`cmmd_folders`
+- :mod:`.generator` — a generator as input (one image per seed, nothing written to disk):
+  :func:`generator_features`, :func:`generator_stats`, :func:`fid_generator`
+- :mod:`.signature` — the evaluation signature every :class:`MetricResult` carries, and when two agree
 - :mod:`.pairs`, :mod:`.gallery` — paired evaluation of two folders and its HTML report
 """
 import importlib
@@ -25,6 +30,9 @@ _EXPORTS = {
     "folder_features": "extraction", "clip_score_folder": "folders", "fid_folders": "folders",
     "kid_folders": "folders", "RunOptions": "options", "PairsResult": "pairs", "evaluate_pairs": "pairs",
     "MetricResult": "results", "folder_stats": "sharding", "check_history": "history",
+    "prdc_folders": "generative", "inception_score_folder": "generative", "cmmd_folders": "generative",
+    "GeneratorFeatures": "generator", "generator_features": "generator", "generator_stats": "generator",
+    "fid_generator": "generator", "Signature": "signature",
 }
 __all__ = sorted(_EXPORTS)
 
