@@ -274,3 +274,13 @@ def test_symlinked_folders_are_followed_once_and_a_loop_ends(tmp_path):
     (message,) = [str(w.message) for w in caught]
     assert "not following 2 link(s) to a folder already read" in message
     assert "b_second_link" in message and "loop" in message
+
+
+@pytest.mark.parametrize("command", ["fid", "kid", "stats", "clip-score", "pairs"])
+def test_folder_commands_say_how_folders_are_read(command, capsys):
+    from percept_lib.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Folders are read recursively" in text and "symbolic links to folders included" in text
