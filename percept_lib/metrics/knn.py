@@ -24,12 +24,12 @@ distance is strictly below the radius (prdc's ``<``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 EXTRA_CANDIDATES = 8  # screened neighbours kept beyond the k + 1 needed, so that the proof rarely fails
-EXACT_ELEMENTS = 1 << 22  # float64 elements per exact-distance batch (32 MB)
+EXACT_ELEMENTS = 1 << 20  # float64 elements per exact-distance batch (8 MB; a batch holds three such arrays)
 
 
 def blocks(n: int, size: int, start: int = 0) -> Iterator[slice]:
@@ -38,9 +38,10 @@ def blocks(n: int, size: int, start: int = 0) -> Iterator[slice]:
 
 
 def exact_sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a_i − b_i‖² for paired rows of two float64 matrices: the one float64 distance every decision uses."""
+    """‖a_i − b_i‖² for paired rows of two float64 matrices: the one float64 distance every decision uses
+    (radii and ball tests alike, so that a tie between them is a tie)."""
     diff = a - b
-    return (diff * diff).sum(1)
+    return diff.mul_(diff).sum(1)
 
 
 def screen_dtype(device: torch.device) -> torch.dtype:
@@ -57,19 +58,22 @@ def bound_coefficient(d: int, dtype: torch.dtype) -> float:
 
 @dataclass
 class ScreenedSet:
-    """One feature set in both forms: float64 rows for exact distances, augmented centred rows for the screen."""
+    """One feature set in both forms: its rows as given (float64 on demand) for exact distances, and augmented
+    centred float32 rows for the screen."""
 
-    features: torch.Tensor  # N×d float64, as given
+    features: torch.Tensor  # N×d, the caller's floating dtype: rows are cast to float64 when needed
     augmented: torch.Tensor  # N×(d+2) screen dtype: [x − centre, ‖x − centre‖², 1]
     sq_norms: torch.Tensor  # N float64: ‖x − centre‖²
 
     @classmethod
-    def build(cls, features: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype, block: int) -> "ScreenedSet":
+    def build(cls, features: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype, block: int,
+              as_float64: Callable[[slice], torch.Tensor]) -> "ScreenedSet":
+        """``as_float64(rows)``: those rows of ``features`` as float64, checked (it raises on bad values)."""
         n, d = features.shape
         augmented = torch.empty((n, d + 2), dtype=dtype, device=features.device)
         sq_norms = torch.empty(n, dtype=torch.float64, device=features.device)
         for rows in blocks(n, block):
-            centred = features[rows] - centre
+            centred = as_float64(rows) - centre
             sq_norms[rows] = (centred * centred).sum(1)
             augmented[rows, :d] = centred
         augmented[:, d] = sq_norms
@@ -78,6 +82,9 @@ class ScreenedSet:
 
     def __len__(self) -> int:
         return self.features.shape[0]
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        return self.features.index_select(0, index).double()
 
     def right(self, cols: slice) -> torch.Tensor:
         """The right-hand factor [−2y, 1, ‖y‖²] of the rows ``cols``, built per block (×−2 is exact)."""
@@ -89,23 +96,15 @@ class ScreenedSet:
         out[:, d + 1] = part[:, d]
         return out
 
-    def screened_sq_distances(self, rows: slice, other: "ScreenedSet", cols: slice) -> torch.Tensor:
-        return self.augmented[rows] @ other.right(cols).T
-
 
 class _Scratch:
-    """Block-sized buffers reused across blocks: fresh 16 MB allocations cost page faults on every block."""
+    """Block-sized buffers reused across blocks: a fresh 16 MB allocation per block costs page faults."""
 
-    def __init__(self, block: int, device: torch.device, dtype: torch.dtype):
-        self.block = block
-        self.floats = [torch.empty(block * block, dtype=dtype, device=device) for _ in range(2)]
-        self.masks = [torch.empty(block * block, dtype=torch.bool, device=device) for _ in range(2)]
+    def __init__(self, block: int, device: torch.device, dtype: torch.dtype, buffers: int):
+        self.floats = [torch.empty(block * block, dtype=dtype, device=device) for _ in range(buffers)]
 
     def float(self, which: int, rows: int, cols: int) -> torch.Tensor:
         return self.floats[which][: rows * cols].view(rows, cols)
-
-    def mask(self, which: int, rows: int, cols: int) -> torch.Tensor:
-        return self.masks[which][: rows * cols].view(rows, cols)
 
 
 def _screened_block(a: ScreenedSet, rows: slice, b: ScreenedSet, cols: slice, scratch: _Scratch) -> torch.Tensor:
@@ -127,8 +126,9 @@ def _keep_smallest(values, indices, rows: slice, block: torch.Tensor, offset: in
 def _row_sq_distances(s: ScreenedSet, i: int, block: int) -> torch.Tensor:
     """Float64 squared distances from row i to every row of its set, a block at a time."""
     d = s.features.shape[1]
+    row = s.features[i].double()
     return torch.cat([
-        exact_sq_distances(s.features[i].expand(cols.stop - cols.start, d), s.features[cols])
+        exact_sq_distances(row.expand(cols.stop - cols.start, d), s.features[cols].double())
         for cols in blocks(len(s), block)
     ])
 
@@ -145,7 +145,7 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     kept = min(k + 1 + EXTRA_CANDIDATES, n)
     values = torch.full((n, kept), float("inf"), dtype=s.augmented.dtype, device=device)
     indices = torch.zeros((n, kept), dtype=torch.long, device=device)
-    scratch = _Scratch(min(block, n), device, s.augmented.dtype)
+    scratch = _Scratch(min(block, n), device, s.augmented.dtype, buffers=2)
     for rows in blocks(n, block):
         for cols in blocks(n, block, start=rows.start):
             d2 = _screened_block(s, rows, s, cols, scratch)
@@ -169,7 +169,7 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     pairs = indices.flatten().index_select(0, i * kept + j)
     step = max(1, EXACT_ELEMENTS // d)
     distances = torch.cat([
-        exact_sq_distances(s.features.index_select(0, i[p:p + step]), s.features.index_select(0, pairs[p:p + step]))
+        exact_sq_distances(s.rows(i[p:p + step]), s.rows(pairs[p:p + step]))
         for p in range(0, len(i), step)
     ])
     exact.view(-1).index_copy_(0, i * kept + j, distances)
@@ -211,8 +211,7 @@ def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Te
     if len(ia) == 0:
         return torch.zeros(0, dtype=torch.bool, device=ia.device)
     return torch.cat([
-        exact_sq_distances(a.features.index_select(0, ia[p:p + step]), b.features.index_select(0, ib[p:p + step]))
-        < sq_radii[p:p + step]
+        exact_sq_distances(a.rows(ia[p:p + step]), b.rows(ib[p:p + step])) < sq_radii[p:p + step]
         for p in range(0, len(ia), step)
     ])
 
@@ -254,7 +253,7 @@ def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_s
     fake_inside = torch.zeros(m, dtype=torch.bool, device=device)
     covered = torch.zeros(n, dtype=torch.bool, device=device)
     recalled = torch.zeros(n, dtype=torch.bool, device=device)
-    scratch = _Scratch(min(block, max(n, m)), device, dtype)
+    scratch = _Scratch(min(block, max(n, m)), device, dtype, buffers=1)
     for rows in blocks(n, block):
         for cols in blocks(m, block):
             d2 = _screened_block(real, rows, fake, cols, scratch)

@@ -29,8 +29,9 @@ sample as neighbours. torch-fidelity's precision and recall (and Kynkäänniemi 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .features import Array, as_tensors, validate_feature_pair
+from .features import Array, as_tensors, numpy_to_tensor, validate_feature_pair, validate_features
 from .knn import ScreenedSet, ball_memberships, kth_neighbour_sq_radii, screen_dtype
 
 DEFAULT_CHUNK = 2048  # rows and columns per block: a 2048×2048 float32 block is 16 MB
@@ -70,16 +71,53 @@ def _check_chunk(chunk_size) -> int:
     return int(chunk_size)
 
 
+def _as_tensor(f, name: str) -> torch.Tensor:
+    """``f`` as a tensor in its own floating dtype; anything the helpers would reject (shape, size, dtype) is
+    handed to ``validate_features``, which raises its message (or converts an integer set to float64)."""
+    t = f.detach() if isinstance(f, torch.Tensor) else None
+    if t is None and isinstance(f, np.ndarray) and f.dtype in (np.float16, np.float32, np.float64):
+        t = numpy_to_tensor(f)
+    if t is None or t.ndim != 2 or not t.is_floating_point() or t.shape[0] < 2 or t.shape[1] < 1:
+        t = torch.as_tensor(validate_features(f, name))
+    return t
+
+
+def _feature_pair(real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets on one device, each in its own floating dtype. Not ``as_tensors(*validate_feature_pair(…))``:
+    its float64 copies of two float32 sets of 10 000 × 768 would double this metric's memory. The values are
+    checked block by block as they are read (:func:`_checked_rows`)."""
+    x, y = _as_tensor(real, "real"), _as_tensor(fake, "fake")
+    if x.shape[1] != y.shape[1]:
+        validate_feature_pair(real, fake, names=("real", "fake"))  # raises: the dimensions differ
+    devices = {t.device for t in (x, y) if t.device.type != "cpu"}
+    if len(devices) > 1:
+        as_tensors(x, y)  # raises: two accelerators
+    device = devices.pop() if devices else torch.device("cpu")
+    return x.to(device), y.to(device)
+
+
+def _checked_rows(t: torch.Tensor, original, name: str):
+    """rows ↦ those rows of ``t`` as float64, checked by ``validate_features``; a bad block is reported by
+    ``validate_features`` on the whole set, so that the message counts the rows of the whole set."""
+    def rows_as_float64(rows: slice) -> torch.Tensor:
+        try:
+            return validate_features(t[rows], name, min_samples=0)
+        except ValueError:
+            validate_features(original, name)
+            raise
+    return rows_as_float64
+
+
 def _balls(real: Array, fake: Array, k, chunk_size):
-    x, y = as_tensors(*validate_feature_pair(real, fake, names=("real", "fake")))
+    x, y = _feature_pair(real, fake)
     k = _check_k(k, x.shape[0], y.shape[0])
     block = _check_chunk(chunk_size)
     dtype = screen_dtype(x.device)
     # Distances do not change under a common shift; centring on the midpoint of the two means keeps the
     # norms, and with them the screen's error bound, small for both sets.
-    centre = (x.mean(0) + y.mean(0)) / 2
-    real_set = ScreenedSet.build(x, centre, dtype, block)
-    fake_set = ScreenedSet.build(y, centre, dtype, block)
+    centre = (x.sum(0, dtype=torch.float64) / len(x) + y.sum(0, dtype=torch.float64) / len(y)) / 2
+    real_set = ScreenedSet.build(x, centre, dtype, block, _checked_rows(x, real, "real"))
+    fake_set = ScreenedSet.build(y, centre, dtype, block, _checked_rows(y, fake, "fake"))
     real_radii = kth_neighbour_sq_radii(real_set, k, block)
     fake_radii = kth_neighbour_sq_radii(fake_set, k, block)
     return ball_memberships(real_set, fake_set, real_radii, fake_radii, block), x.shape[0], y.shape[0], k
