@@ -139,6 +139,22 @@ def test_same_distribution_scores_near_one_and_a_collapsed_generator_loses_recal
     assert bad["precision"] > 0.7  # the one mode it keeps is realistic
 
 
+def test_a_bad_row_in_a_later_block_is_reported_with_its_row_in_the_whole_set():
+    rng = np.random.default_rng(8)
+    real, fake = rng.standard_normal((40, 4)).astype(np.float32), rng.standard_normal((30, 4))
+    real[[17, 33], 1] = np.inf
+    with pytest.raises(ValueError, match=r"real: 2 of 40 feature vectors contain NaN or Inf \(first at row 17\)"):
+        prdc(real, fake, chunk_size=8)
+
+
+def test_integer_and_half_precision_features_give_the_float64_result():
+    rng = np.random.default_rng(9)
+    real, fake = rng.integers(0, 4, (120, 6)), rng.integers(0, 5, (90, 6))
+    expected = prdc(real.astype(np.float64), fake.astype(np.float64), k=3)
+    assert prdc(real, fake, k=3) == expected
+    assert prdc(torch.from_numpy(real).half(), torch.from_numpy(fake).half(), k=3) == expected  # small ints: exact
+
+
 def test_repr_names_both_roles(sets):
     text = repr(prdc(*sets))
     assert "real N=400" in text and "generated M=310" in text and "k=5" in text
