@@ -52,11 +52,14 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("tag", "TEXT", "free-form label, e.g. an experiment name"),
     ("checkpoint", "TEXT", "free-form: the model checkpoint that produced the images (dashboard x-axis)"),
     ("extra", "TEXT", "JSON object of any further context"),
+    # Added after version 2 without a version bump: a nullable column that the upgrade below adds to older
+    # files, that earlier code reads past (it selects the columns it knows) and leaves NULL when it writes.
+    ("signature", "TEXT", "the evaluation signature (pipeline.signature), '' where none was given"),
 )
 _NAMES = tuple(name for name, _, _ in COLUMNS)
 _FILLED_HERE = ("id", "timestamp")
 CONTEXT_FIELDS = tuple(name for name in _NAMES if name not in _FILLED_HERE + ("metric", "value", "n"))
-_TEXT_FIELDS = ("folders", "extractor", "resize", "weights", "tag", "checkpoint")
+_TEXT_FIELDS = ("folders", "extractor", "resize", "weights", "tag", "checkpoint", "signature")
 _ANY_VERSION = ("id", "timestamp", "metric", "value")  # what every version's table has
 
 
@@ -227,8 +230,8 @@ def record(db, metric: str, value, n: int | None = None, **context) -> int:
     """Append one result to the history ``db`` (created if needed) and return its row id.
 
     ``context``: any of ``std``, ``n_reference``, ``folders``, ``extractor``, ``resize``, ``weights``, ``tag``,
-    ``checkpoint`` (columns), and ``extra`` (a dict, stored as JSON). An unknown keyword is an error rather
-    than a silently lost value. A file that is not a percept_lib history is refused and left unchanged (see
+    ``checkpoint``, ``signature`` (columns), and ``extra`` (a dict, stored as JSON). An unknown keyword is an
+    error rather than a silently lost value. A file that is not a percept_lib history is refused and left unchanged (see
     the module's docstring).
     """
     row = _row(metric, value, n, context)

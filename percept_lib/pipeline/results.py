@@ -1,16 +1,33 @@
 """One shape for every result: the value with what it needs to be read correctly, ``to_dict()`` and ``record()``.
 
 An FID means nothing without N of each side, the extractor and layer, the resize mode and the weights;
-a :class:`MetricResult` carries them, prints them (:meth:`provenance`) and appends them to the SQLite history.
+a :class:`MetricResult` carries them, prints them (:meth:`provenance`) and appends them to the SQLite history,
+and sums them up in its evaluation ``signature`` (:mod:`.signature`), e.g.
+``fid|enc:inception-fid/pool3|w:6726825d|resize:clean|n:50000/50000|seed:-|v:0.1.0``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 
+def higher_is_better(metric: str) -> bool:
+    """Which way ``metric`` points: the metrics' own table, then the generative metrics' (see :mod:`.generative`)."""
+    from ..metrics.accumulators import HIGHER_IS_BETTER, higher_is_better as known
+    from .generative import HIGHER_IS_BETTER as GENERATIVE
+
+    name = metric.split("/")[-1]
+    if name not in HIGHER_IS_BETTER and name in GENERATIVE:
+        return GENERATIVE[name]
+    return known(metric)
+
+
 @dataclass
 class MetricResult:
-    """One metric value: N of each side, extractor/layer, resize, weights, and metric-specific ``details``."""
+    """One metric value: N of each side, extractor/layer, resize, weights, and metric-specific ``details``.
+
+    ``signature`` (:mod:`.signature`) is filled in from the other fields when not given: the weights file's
+    hash is looked up now, in the process that computed the value; ``details["seed"]`` is its seed.
+    """
 
     metric: str
     value: float
@@ -22,17 +39,22 @@ class MetricResult:
     resize: str = ""
     weights: str = "pretrained"
     details: dict = field(default_factory=dict)
+    signature: str = ""
+
+    def __post_init__(self):
+        if not self.signature:
+            from .signature import signature_of
+
+            self.signature = str(signature_of(self))
 
     @property
     def higher_is_better(self) -> bool:
-        from ..metrics.accumulators import higher_is_better
-
         return higher_is_better(self.metric)
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "value": self.value, "std": self.std, "n": self.n,
                 "n_reference": self.n_reference, "sources": list(self.sources), "extractor": self.extractor,
-                "resize": self.resize, "weights": self.weights, **self.details}
+                "resize": self.resize, "weights": self.weights, **self.details, "signature": self.signature}
 
     def provenance(self) -> str:
         resize = f", resize {self.resize}" if self.resize else ""
@@ -44,5 +66,5 @@ class MetricResult:
 
         return record(db, self.metric, self.value, self.n, std=self.std, n_reference=self.n_reference,
                       folders=" | ".join(self.sources), extractor=self.extractor, resize=self.resize,
-                      weights=self.weights, tag=tag, checkpoint=checkpoint,
+                      weights=self.weights, signature=self.signature, tag=tag, checkpoint=checkpoint,
                       extra={k: v for k, v in self.details.items() if k != "per_sample"})
