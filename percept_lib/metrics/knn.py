@@ -110,9 +110,10 @@ class _Scratch:
         return self.floats[which][: rows * cols].view(rows, cols)
 
 
-def _screened_block(a: ScreenedSet, rows: slice, b: ScreenedSet, cols: slice, scratch: _Scratch) -> torch.Tensor:
-    out = scratch.float(0, rows.stop - rows.start, cols.stop - cols.start)
-    return torch.mm(a.augmented[rows], b.right(cols).T, out=out)
+def _screened_block(a: ScreenedSet, rows: slice, right: torch.Tensor, scratch: _Scratch) -> torch.Tensor:
+    """Screened squared distances of ``a``'s rows to the columns whose right-hand factor is ``right``."""
+    out = scratch.float(0, rows.stop - rows.start, right.shape[0])
+    return torch.mm(a.augmented[rows], right.T, out=out)
 
 
 def _keep_smallest(values, indices, rows: slice, block: torch.Tensor, offset: int) -> None:
@@ -149,9 +150,10 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     values = torch.full((n, kept), float("inf"), dtype=s.augmented.dtype, device=device)
     indices = torch.zeros((n, kept), dtype=torch.long, device=device)
     scratch = _Scratch(min(block, n), device, s.augmented.dtype, buffers=2)
-    for rows in blocks(n, block):
-        for cols in blocks(n, block, start=rows.start):
-            d2 = _screened_block(s, rows, s, cols, scratch)
+    for cols in blocks(n, block):
+        right = s.right(cols)  # built once per column block
+        for rows in blocks(cols.stop, block):
+            d2 = _screened_block(s, rows, right, scratch)
             _keep_smallest(values, indices, rows, d2, cols.start)
             if cols.start != rows.start:
                 # topk along the other dimension reads with a stride; a transposed copy is faster
@@ -257,9 +259,10 @@ def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_s
     covered = torch.zeros(n, dtype=torch.bool, device=device)
     recalled = torch.zeros(n, dtype=torch.bool, device=device)
     scratch = _Scratch(min(block, max(n, m)), device, dtype, buffers=1)
-    for rows in blocks(n, block):
-        for cols in blocks(m, block):
-            d2 = _screened_block(real, rows, fake, cols, scratch)
+    for cols in blocks(m, block):
+        right = fake.right(cols)  # built once per column block
+        for rows in blocks(n, block):
+            d2 = _screened_block(real, rows, right, scratch)
             i, j = _pairs_inside(d2, real_low, real_high, rows, cols, real, fake, real_sq_radii, per_row=True)
             inside_pairs += len(i)
             fake_inside.index_fill_(0, j, True)
