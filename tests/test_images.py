@@ -208,3 +208,17 @@ def test_images_over_the_pixel_limit_are_refused_from_their_header(tmp_path, mon
         load_image(small)
     monkeypatch.delenv("PERCEPT_MAX_PIXELS")
     assert pixel_limit() == DEFAULT_MAX_PIXELS
+
+
+def test_image_size_reads_the_upright_size_from_the_header(tmp_path):
+    """A sideways camera JPEG (orientation 6) reports the size decode_image returns, and a file over the
+    pixel limit is refused from its header, with the decoder's message."""
+    from percept_lib.images import decode_image, image_size
+
+    img = Image.fromarray(np.zeros((20, 30, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "sideways.jpg", exif=exif)
+    assert image_size(tmp_path / "sideways.jpg") == tuple(decode_image(tmp_path / "sideways.jpg").shape[-2:]) == (30, 20)
+    with pytest.raises(ValueError, match="sideways.jpg"):
+        image_size(tmp_path / "sideways.jpg", max_pixels=100)

@@ -8,40 +8,22 @@ from the headers, before the computation starts.
 """
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
-from PIL import Image
 
-from ..images import decode_image, pixel_limit, resize as resize_images, to_unit_float
+from ..images import decode_image, image_size as upright_size, resize as resize_images, to_unit_float
 
 if TYPE_CHECKING:
     from .pairs import Pair
 
-_EXIF_ORIENTATION = 0x0112
-_TRANSPOSED = {5, 6, 7, 8}  # orientations whose upright image swaps width and height
-
-
-def image_size(path) -> tuple[int, int] | str:
-    """(height, width) of the upright image (EXIF orientation applied, as the decoder does), from the header;
-    or, for a file that cannot be read or is over the pixel limit, the reason as a sentence naming it."""
+def image_size(path, max_pixels: int | None = None) -> tuple[int, int] | str:
+    """(height, width) of the upright image from its header (:func:`percept_lib.images.image_size`), or, for a
+    file that cannot be read or is over the pixel limit, the reason as a sentence naming it."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below decides
-            with Image.open(path) as img:
-                width, height = img.size
-                if img.getexif().get(_EXIF_ORIENTATION, 1) in _TRANSPOSED:
-                    width, height = height, width
-        if width * height <= pixel_limit():
-            return height, width
-    except Exception:  # PIL raises many types for a broken file: the decoder words them below
-        pass
-    try:  # refuses from the header what the probe could not read or found too large, with its message
-        image = decode_image(path)
+        return upright_size(path, max_pixels)
     except ValueError as err:
         return str(err)
-    return tuple(image.shape[-2:])
 
 
 def _mismatch(pair: "Pair", test: tuple[int, int], reference: tuple[int, int]) -> ValueError:
@@ -50,7 +32,7 @@ def _mismatch(pair: "Pair", test: tuple[int, int], reference: tuple[int, int]) -
                       "resize the test image")
 
 
-def group_by_size(pairs: Sequence["Pair"], resize_to_reference: bool):
+def group_by_size(pairs: Sequence["Pair"], resize_to_reference: bool, max_pixels: int | None = None):
     """({reference size: [pair indices]}, [(index, reason)] of the pairs that cannot be read), from headers.
 
     Without ``resize_to_reference`` a readable pair of two sizes raises (the fix is a flag, not a skip).
@@ -58,8 +40,8 @@ def group_by_size(pairs: Sequence["Pair"], resize_to_reference: bool):
     groups: dict[tuple[int, int], list[int]] = {}
     failed: list[tuple[int, str]] = []
     for i, pair in enumerate(pairs):
-        reference = image_size(pair.reference)
-        test = image_size(pair.test)
+        reference = image_size(pair.reference, max_pixels)
+        test = image_size(pair.test, max_pixels)
         reason = next((s for s in (test, reference) if isinstance(s, str)), None)
         if reason is not None:
             failed.append((i, reason))
@@ -74,9 +56,10 @@ class PairImages(torch.utils.data.Dataset):
     """``(index, test, reference, "")`` per pair (3×H×W float in [0, 1], the test resized to the reference's
     size if asked), or ``(index, None, None, reason)`` for a pair that cannot be decoded."""
 
-    def __init__(self, pairs: Sequence["Pair"], resize_to_reference: bool):
+    def __init__(self, pairs: Sequence["Pair"], resize_to_reference: bool, max_pixels: int | None = None):
         self.pairs = pairs
         self.resize_to_reference = resize_to_reference
+        self.max_pixels = max_pixels
 
     def __len__(self):
         return len(self.pairs)
@@ -84,7 +67,7 @@ class PairImages(torch.utils.data.Dataset):
     def __getitem__(self, i):
         pair = self.pairs[i]
         try:
-            a, b = (to_unit_float(decode_image(p))[None] for p in (pair.test, pair.reference))
+            a, b = (to_unit_float(decode_image(p, max_pixels=self.max_pixels))[None] for p in (pair.test, pair.reference))
         except ValueError as err:  # the decoder's message names the file and the fix
             return i, None, None, str(err)
         if a.shape != b.shape:

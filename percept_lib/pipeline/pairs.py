@@ -168,7 +168,7 @@ def evaluate_pairs(
     metrics = tuple(metrics)
     pairs, only_a, only_b = pair_folders(dir_test, dir_reference, strict=strict)
     scorer = PairMetrics(metrics, net=net, device=options.torch_device)
-    groups, failed = group_by_size(pairs, resize_to == "reference")
+    groups, failed = group_by_size(pairs, resize_to == "reference", options.pixel_limit)
     reasons = dict(failed)
 
     def give_up_if_strict(reason: str) -> None:
@@ -179,7 +179,7 @@ def evaluate_pairs(
     for _, reason in failed:
         give_up_if_strict(reason)  # before any computation
     values = {m: np.full(len(pairs), np.nan) for m in metrics}
-    dataset = PairImages(pairs, resize_to == "reference")
+    dataset = PairImages(pairs, resize_to == "reference", options.pixel_limit)
     with tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not options.progress) as bar:
         bar.update(len(failed))
         for idx, a, b, batch_failed in batches(dataset, groups, options.batch_size, options.num_workers):
