@@ -82,3 +82,17 @@ def test_a_database_of_another_application_is_refused_in_one_line(tmp_path, caps
     assert main(["history", str(db)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "percept_lib did not create (results)" in err
+
+
+def test_history_json_is_strict_with_an_infinite_psnr(tmp_path, capsys):
+    """An infinite PSNR (identical images) in the history prints as strict JSON, as every --json does."""
+    import json
+
+    from percept_lib.cli import main
+    from percept_lib.pipeline.history import record
+
+    db = tmp_path / "h.sqlite"
+    record(db, "pairs/psnr", float("inf"), 4, checkpoint="a")
+    assert main(["history", str(db), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    assert out["rows"][0]["value"] == "inf"

@@ -12,11 +12,9 @@ recorded. See :func:`percept_lib.metrics.regressions.compare_checkpoints`.
 """
 from __future__ import annotations
 
-import json
-import math
-
 from ..metrics.regressions import Z_DEFAULT, compare_checkpoints, uncertainty
 from ..pipeline.history import read_history
+from .flags import json_text
 
 
 def register(sub) -> None:
@@ -45,21 +43,16 @@ def _uncertainty_text(row: dict) -> str:
     return ""
 
 
-def _json_safe(value):
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 def run(args) -> int:
     rows = read_history(args.db, metric=args.metric, tag=args.tag)
     comparisons = compare_checkpoints(rows, threshold=args.threshold, z=args.z)
     alerts = [c for c in comparisons if c.flagged]
     if args.json:
-        print(json.dumps({
-            "db": str(args.db), "threshold": args.threshold, "z": args.z,
-            "rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows],
+        print(json_text({
+            "db": str(args.db), "threshold": args.threshold, "z": args.z, "rows": rows,
             "comparisons": [c.to_dict() for c in comparisons],
             "alerts": [c.to_dict() for c in alerts],
-        }, indent=2))
+        }))
     else:
         if not rows:
             print(f"{args.db}: no rows" + (" match the filters" if args.metric or args.tag else ""))

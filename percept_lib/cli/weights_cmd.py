@@ -1,12 +1,12 @@
 """``weights status | fetch | verify``: see and fill the pretrained-weights cache (offline-safe)."""
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 
 from .. import weights as W
+from .flags import json_text
 
 
 def register(sub) -> None:
@@ -31,7 +31,7 @@ def register(sub) -> None:
 def status(args) -> int:
     rows = W.status_table()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json_text(rows))
         return 0
     print(f"weights mode: {W.weights_mode()}    cache: {W.checkpoint_dir()}")
     width = max(len(name) for name in W.ARTIFACTS)
