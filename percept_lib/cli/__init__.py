@@ -4,16 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import history_cmd, metrics_cmd, pairs_cmd, weights_cmd
+from . import compare_cmd, generative_cmd, history_cmd, metrics_cmd, pairs_cmd, weights_cmd
 
 # Each module adds its sub-commands with ``register(subparsers)``; each sub-command sets ``func``.
-COMMAND_MODULES = [weights_cmd, metrics_cmd, pairs_cmd, history_cmd]
+COMMAND_MODULES = [weights_cmd, metrics_cmd, generative_cmd, pairs_cmd, history_cmd, compare_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m percept_lib",
-        description="Perceptual losses and image-quality metrics: pretrained weights, FID, KID, CLIP-score, pairs.",
+        description="Perceptual losses and image-quality metrics: pretrained weights, FID, KID, CLIP-score, "
+                    "precision/recall/density/coverage, IS, CMMD, pairs, history, compare.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:

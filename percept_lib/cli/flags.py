@@ -44,11 +44,11 @@ def add_run_flags(p, batch_size: int = 50, extraction: bool = True) -> None:
                    help='print the result as strict JSON (non-finite numbers as the strings "inf", "-inf", "nan")')
 
 
-def add_feature_flags(p) -> None:
+def add_feature_flags(p, default_extractor: str = "inception-fid") -> None:
     from ..extractors import embedding_extractors
 
-    p.add_argument("--extractor", default="inception-fid", choices=embedding_extractors(),
-                   help="the network whose features are compared (default inception-fid)")
+    p.add_argument("--extractor", default=default_extractor, choices=embedding_extractors(),
+                   help=f"the network whose features are compared (default {default_extractor})")
     p.add_argument("--layer", default=None,
                    help="its tap: inception-fid pool3 (default) / block768 / block192 / block64 / logits / "
                         "logits_unbiased (1008 classes, for the Inception Score); clip-* embedding; "

@@ -78,7 +78,8 @@ def _check_db(args) -> None:
 def _report(result, args, lines: list[str]) -> None:
     # The banner is for random weights on either side; "pretrained | unknown" (a pytorch-fid file) is not random.
     banner = W.RANDOM_LABEL if W.RANDOM_LABEL in result.weights else "pretrained"
-    if report(result.to_dict(), banner, args, [*lines, f"  {result.provenance()}"]) and args.db:
+    lines = [*lines, f"  {result.provenance()}", f"  signature: {result.signature}"]
+    if report(result.to_dict(), banner, args, lines) and args.db:
         result.record(args.db, tag=args.tag, checkpoint=args.checkpoint)
 
 
