@@ -127,7 +127,9 @@ def test_compare_ranks_agreeing_results_by_the_metrics_polarity(inception, sets,
 
     # prdc files hold four results: compared metric by metric, higher is better.
     pa = json_result(capsys, tmp_path / "pa.json", "prdc", sets["real"], sets["model_a"], "--dims", "64", "--k", "2")
-    pb = json_result(capsys, tmp_path / "pb.json", "prdc", sets["real"], sets["model_b"], "--dims", "64", "--k", "2")
+    db = tmp_path / "h.sqlite"
+    pb = json_result(capsys, tmp_path / "pb.json", "prdc", sets["real"], sets["model_b"], "--dims", "64", "--k", "2",
+                     "--db", db)
     code, out, _ = run_cli(capsys, "compare", tmp_path / "pa.json", tmp_path / "pb.json", "--metric", "coverage",
                            "--json")
     group = json.loads(out)["groups"][0]
@@ -135,6 +137,10 @@ def test_compare_ranks_agreeing_results_by_the_metrics_polarity(inception, sets,
     assert [r["value"] for r in group["ranking"]] == sorted([pa["coverage"], pb["coverage"]], reverse=True)
     code, out, _ = run_cli(capsys, "compare", tmp_path / "pa.json", tmp_path / "pb.json")
     assert code == 0 and out.count("signatures agree") == 4
+    # A file's four results against one history row (model_b's precision): that metric is ranked, the others
+    # are listed as having nothing to compare with.
+    code, out, _ = run_cli(capsys, "compare", tmp_path / "pa.json", "1", "--db", db)
+    assert code == 0 and out.count("signatures agree") == 1 and "recall: one result only" in out
 
 
 def test_a_different_seed_is_ranked_with_a_note(inception, sets, tmp_path, capsys):

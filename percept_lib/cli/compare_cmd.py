@@ -7,7 +7,8 @@
 Results are ranked (best first, by the metric's polarity) when their signatures agree in every field but the
 seed (:mod:`percept_lib.pipeline.signature`); otherwise the command names each field that differs, each
 result's value, and why that makes the numbers incomparable, and exits with status 1. A file holding several
-results (``prdc``: precision, recall, density, coverage) is compared metric by metric.
+results (``prdc``: precision, recall, density, coverage) is compared metric by metric; a metric that only one
+of the inputs holds is listed as such.
 """
 from __future__ import annotations
 
@@ -155,7 +156,11 @@ def run(args) -> int:
     if sum(len(group) for group in loaded) < 2:
         raise ValueError("compare needs two or more results")
     groups = [_compare(entries) for entries in _groups(loaded, args.metric).values()]
-    comparable = all(g["comparable"] for g in groups)
+    paired = [g for g in groups if g["results"] > 1]  # a metric only one file has is listed, not failed
+    if not paired:
+        raise ValueError(f"nothing to compare: each metric ({', '.join(g['metric'] for g in groups)}) has one "
+                         "result only; pass results of the same metric")
+    comparable = all(g["comparable"] for g in paired)
     if args.json:
         print(json_text({"comparable": comparable, "groups": groups}))
     else:

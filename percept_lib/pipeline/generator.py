@@ -118,10 +118,6 @@ class GeneratorFeatures:
     def n(self) -> int:
         return len(self.features)
 
-    @property
-    def provenance(self) -> dict:
-        return run_provenance(self.spec, self.weights)
-
 
 def _embed(net, spec: FeatureSpec, u8: torch.Tensor, device: torch.device, amp: bool) -> torch.Tensor:
     """A uint8 batch → features, as the folder pipeline does (extraction._compute): preprocessing on the CPU
