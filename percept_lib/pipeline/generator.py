@@ -204,7 +204,7 @@ def generator_stats(generator: Callable, n: int, spec=None, options: RunOptions 
     net = spec.network(options.torch_device)
     stats = FeatureStats(dim=net.feature_dim(spec.layer))
     for batch in _feature_batches(net, generator, indices, spec, options, seed, latent_shape):
-        stats.update(batch)
+        stats.update(batch.numpy())  # numpy in, numpy out: the statistics read as folder_stats's do
     if group is not None:
         stats.all_reduce()
     stats.weights = W.label(net.pretrained)
