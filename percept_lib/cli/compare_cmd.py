@@ -117,7 +117,7 @@ def _groups(loaded: list[list[Entry]], metric: str | None) -> dict[str, list[Ent
 
 
 def _compare(entries: list[Entry]) -> dict:
-    from ..pipeline.results import higher_is_better
+    from ..metrics.accumulators import higher_is_better
 
     found = differences([e.signature for e in entries])
     blocking = [d for d in found if d.blocking]

@@ -22,10 +22,6 @@ from .options import RunOptions
 from .results import MetricResult
 from .sharding import check_image_count, process_group
 
-# Which way each of these metrics points, until percept_lib.metrics.accumulators.HIGHER_IS_BETTER lists them
-# (results.higher_is_better reads that table first).
-HIGHER_IS_BETTER = {"precision": True, "recall": True, "density": True, "coverage": True, "is": True, "cmmd": False}
-
 # The papers' neighbourhood sizes: Kynkäänniemi et al. 2019 (precision, recall), Naeem et al. 2020 (density,
 # coverage).
 K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
@@ -159,5 +155,5 @@ def cmmd_folders(dir_a, dir_b, *, extractor: str = CMMD_EXTRACTOR, layer=None, r
                         weights, {"estimator": "unbiased" if unbiased else "biased", **amp})
 
 
-__all__ = ["HIGHER_IS_BETTER", "cmmd_folders", "inception_score_folder", "prdc_folders", "prdc_k",
+__all__ = ["cmmd_folders", "inception_score_folder", "prdc_folders", "prdc_k",
            "sharded_features"]

@@ -10,17 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def higher_is_better(metric: str) -> bool:
-    """Which way ``metric`` points: the metrics' own table, then the generative metrics' (see :mod:`.generative`)."""
-    from ..metrics.accumulators import HIGHER_IS_BETTER, higher_is_better as known
-    from .generative import HIGHER_IS_BETTER as GENERATIVE
-
-    name = metric.split("/")[-1]
-    if name not in HIGHER_IS_BETTER and name in GENERATIVE:
-        return GENERATIVE[name]
-    return known(metric)
-
-
 @dataclass
 class MetricResult:
     """One metric value: N of each side, extractor/layer, resize, weights, and metric-specific ``details``.
@@ -49,6 +38,8 @@ class MetricResult:
 
     @property
     def higher_is_better(self) -> bool:
+        from ..metrics.accumulators import higher_is_better
+
         return higher_is_better(self.metric)
 
     def to_dict(self) -> dict:
