@@ -12,7 +12,6 @@ second the GENERATED set; swapping them swaps precision with recall (see :mod:`p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
