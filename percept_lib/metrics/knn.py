@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import torch
 
 EXTRA_CANDIDATES = 8  # screened neighbours kept beyond the k + 1 needed, so that the proof rarely fails
-EXACT_ELEMENTS = 1 << 20  # float64 elements per exact-distance batch (8 MB; a batch holds three such arrays)
+SMALL_BATCH = 1 << 18  # float64 elements per batch of exact distances or conversions (2 MB, a few such arrays)
 
 
 def blocks(n: int, size: int, start: int = 0) -> Iterator[slice]:
@@ -69,13 +69,14 @@ class ScreenedSet:
     sq_norms: torch.Tensor  # N float64: ‖x − centre‖²
 
     @classmethod
-    def build(cls, features: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype, block: int,
+    def build(cls, features: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype,
               as_float64: Callable[[slice], torch.Tensor]) -> "ScreenedSet":
         """``as_float64(rows)``: those rows of ``features`` as float64, checked (it raises on bad values)."""
         n, d = features.shape
         augmented = torch.empty((n, d + 2), dtype=dtype, device=features.device)
         sq_norms = torch.empty(n, dtype=torch.float64, device=features.device)
-        for rows in blocks(n, block):
+        # small batches: their float64 temporaries stay a few MB whatever the block size
+        for rows in blocks(n, max(1, SMALL_BATCH // d)):
             centred = as_float64(rows) - centre
             sq_norms[rows] = (centred * centred).sum(1)
             augmented[rows, :d] = centred
@@ -172,7 +173,7 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     exact = torch.full_like(screened, float("inf")).masked_fill_(below, -float("inf"))
     i, j = torch.nonzero(~(below | above), as_tuple=True)
     pairs = indices.flatten().index_select(0, i * kept + j)
-    step = max(1, EXACT_ELEMENTS // d)
+    step = max(1, SMALL_BATCH // d)
     distances = torch.cat([
         exact_sq_distances(s.rows(i[p:p + step]), s.rows(pairs[p:p + step]))
         for p in range(0, len(i), step)
@@ -212,7 +213,7 @@ class Balls:
 def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Tensor, sq_radii: torch.Tensor):
     """Float64 test ‖a_ia − b_ib‖² < sq_radii for pairs too close to call, in batches."""
     d = a.features.shape[1]
-    step = max(1, EXACT_ELEMENTS // d)
+    step = max(1, SMALL_BATCH // d)
     if len(ia) == 0:
         return torch.zeros(0, dtype=torch.bool, device=ia.device)
     return torch.cat([

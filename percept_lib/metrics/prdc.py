@@ -116,8 +116,8 @@ def _balls(real: Array, fake: Array, k, chunk_size):
     # Distances do not change under a common shift; centring on the midpoint of the two means keeps the
     # norms, and with them the screen's error bound, small for both sets.
     centre = (x.sum(0, dtype=torch.float64) / len(x) + y.sum(0, dtype=torch.float64) / len(y)) / 2
-    real_set = ScreenedSet.build(x, centre, dtype, block, _checked_rows(x, real, "real"))
-    fake_set = ScreenedSet.build(y, centre, dtype, block, _checked_rows(y, fake, "fake"))
+    real_set = ScreenedSet.build(x, centre, dtype, _checked_rows(x, real, "real"))
+    fake_set = ScreenedSet.build(y, centre, dtype, _checked_rows(y, fake, "fake"))
     real_radii = kth_neighbour_sq_radii(real_set, k, block)
     fake_radii = kth_neighbour_sq_radii(fake_set, k, block)
     return ball_memberships(real_set, fake_set, real_radii, fake_radii, block), x.shape[0], y.shape[0], k
