@@ -8,6 +8,7 @@ file, which is what a parity test needs.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 import warnings
 
@@ -32,6 +33,18 @@ def real_photos(size=(96, 128), names=("astronaut", "chelsea", "coffee", "rocket
     from percept_lib.data import photos
 
     return photos(names, size)
+
+
+@lru_cache(maxsize=None)
+def crop_sources() -> torch.Tensor:
+    return real_photos((160, 160))
+
+
+def photo_crops(n: int, size: int, seed: int) -> torch.Tensor:
+    """n seeded random size×size crops of four real photographs (160 px): small folders of real images."""
+    from percept_lib.data import random_crops
+
+    return random_crops(crop_sources(), n, size, seed=seed)
 
 
 def _seeded_state(builder, seed: int) -> dict:

@@ -19,30 +19,18 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import photo_crops
 from percept_lib.cli import main
 from percept_lib.images import save_images
 from percept_lib.pipeline.history import read_history
-
-
-@lru_cache(maxsize=None)
-def _photos() -> torch.Tensor:
-    from percept_lib.data import photos
-
-    return photos(("astronaut", "chelsea", "coffee", "rocket"), 160)
-
-
-def crops(n: int, size: int, seed: int) -> torch.Tensor:
-    from percept_lib.data import random_crops
-
-    return random_crops(_photos(), n, size, seed=seed)
 
 
 @pytest.fixture()
 def two_folders(tmp_path) -> tuple[Path, Path]:
     """A: 8 crops, B: 7 other crops (different N on purpose: the output must keep them apart)."""
     a, b = tmp_path / "a", tmp_path / "b"
-    save_images(crops(8, 64, seed=10), a)
-    save_images(crops(7, 64, seed=11), b)
+    save_images(photo_crops(8, 64, seed=10), a)
+    save_images(photo_crops(7, 64, seed=11), b)
     return a, b
 
 
@@ -78,8 +66,8 @@ def test_stats_at_2048_match_pytorch_fid_and_pytorch_fid_reads_the_file(inceptio
     from pytorch_fid.fid_score import calculate_activation_statistics, compute_statistics_of_path
 
     folder = tmp_path / "imgs"
-    save_images(crops(3, 64, seed=12), folder, names=["s0.png", "s1.png", "s2.png"])
-    save_images(crops(2, 80, seed=13)[..., 8:72, :], folder, names=["w0.png", "w1.png"])  # 64×80: mixed sizes
+    save_images(photo_crops(3, 64, seed=12), folder, names=["s0.png", "s1.png", "s2.png"])
+    save_images(photo_crops(2, 80, seed=13)[..., 8:72, :], folder, names=["w0.png", "w1.png"])  # 64×80: mixed sizes
     out_file = tmp_path / "stats.npz"
     code, out, _ = run_cli(capsys, "stats", folder, "-o", out_file, "--resize", "pytorch-fid", "--no-progress")
     assert code == 0 and "5 images" in out and "weights: pretrained" in out
@@ -124,8 +112,8 @@ def test_kid_json_equals_torchmetrics_mmd_on_pytorch_fid_features(inception, tmp
     from torchmetrics.image.kid import poly_mmd
 
     a, b = tmp_path / "a", tmp_path / "b"
-    save_images(crops(6, 64, seed=20), a)
-    save_images(crops(6, 64, seed=21), b)
+    save_images(photo_crops(6, 64, seed=20), a)
+    save_images(photo_crops(6, 64, seed=21), b)
     # One subset of all 6 + 6 samples: the subset draw cannot matter, so the reference needs no shared RNG.
     code, out, _ = run_cli(capsys, "kid", a, b, "--dims", "64", "--resize", "pytorch-fid", "--subsets", "1",
                            "--json", "--no-progress")
@@ -174,7 +162,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert code == 2 and ".npz" in err
     code, _, err = run_cli(capsys, "clip-score", empty, "--captions", tmp_path / "none.csv")
     assert code == 2 and "no image files" in err
-    save_images(crops(2, 32, seed=0), tmp_path / "imgs")
+    save_images(photo_crops(2, 32, seed=0), tmp_path / "imgs")
     code, _, err = run_cli(capsys, "kid", tmp_path / "imgs", tmp_path / "x.npz")
     assert code == 2 and "KID needs the features" in err
     if not torch.cuda.is_available():
@@ -196,7 +184,7 @@ def test_clip_score_equals_open_clip_on_the_same_files(torch_home, tmp_path, cap
 
     checkpoints = torch_home.make("clip-vit-b-32")
     folder = tmp_path / "imgs"
-    save_images(crops(3, 80, seed=30)[..., 8:72, :], folder, names=["x.png", "y.png", "z.png"])  # 64×80
+    save_images(photo_crops(3, 80, seed=30)[..., 8:72, :], folder, names=["x.png", "y.png", "z.png"])  # 64×80
     captions = {"x.png": "an astronaut, smiling", "y.png": "a cat", "z.png": "a cup of coffee"}
     csv_path = _write_captions(tmp_path / "captions.csv", captions.items())
     code, out, _ = run_cli(capsys, "clip-score", folder, "--captions", csv_path, "--convention", "torchmetrics",
@@ -226,7 +214,7 @@ def test_clip_score_equals_open_clip_on_the_same_files(torch_home, tmp_path, cap
 
 def test_clip_score_csv_problems_are_named(tmp_path, capsys):
     folder = tmp_path / "imgs"
-    save_images(crops(2, 32, seed=0), folder, names=["a.png", "b.png"])
+    save_images(photo_crops(2, 32, seed=0), folder, names=["a.png", "b.png"])
     cases = [
         (_write_captions(tmp_path / "c1.csv", [("a.png", "x"), ("missing.png", "y")]), "missing.png"),
         (_write_captions(tmp_path / "c2.csv", [("a.png", "x"), ("a.png", "again")]), "second caption"),
@@ -252,7 +240,7 @@ def test_a_db_that_is_not_sqlite_fails_before_any_image_is_read(tmp_path, capsys
     for name in ("fid_folders", "kid_folders", "clip_score_folder"):
         monkeypatch.setattr(folders, name, lambda *a, _name=name, **k: calls.append(_name))
     images = tmp_path / "imgs"
-    save_images(crops(2, 32, seed=0), images, names=["a.png", "b.png"])
+    save_images(photo_crops(2, 32, seed=0), images, names=["a.png", "b.png"])
     captions = _write_captions(tmp_path / "captions.csv", [("a.png", "x"), ("b.png", "y")])
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes, not a database\n")
@@ -277,7 +265,7 @@ def test_stats_refuses_at_the_write_a_file_another_run_wrote_meanwhile(tmp_path,
         return stats
 
     monkeypatch.setattr(sharding, "folder_stats", slow_folder_stats)
-    save_images(crops(2, 32, seed=0), tmp_path / "imgs")
+    save_images(photo_crops(2, 32, seed=0), tmp_path / "imgs")
     code, _, err = run_cli(capsys, "stats", tmp_path / "imgs", "-o", out, "--no-progress")
     assert code == 2 and f"{out} exists" in err and "nothing was overwritten" in err
     assert out.read_bytes() == b"the other run's statistics"
@@ -291,8 +279,8 @@ def test_stats_refuses_at_the_write_a_file_another_run_wrote_meanwhile(tmp_path,
 def test_too_few_images_name_the_folder_and_the_minimum_before_any_network(tmp_path, capsys, empty_torch_home):
     # No weights are available here: the error must come from counting the files, before any network is built.
     one, three = tmp_path / "one", tmp_path / "three"
-    save_images(crops(1, 32, seed=1), one)
-    save_images(crops(3, 32, seed=2), three)
+    save_images(photo_crops(1, 32, seed=1), one)
+    save_images(photo_crops(3, 32, seed=2), three)
     cases = [(["fid", one, three], "FID"), (["fid", three, one], "FID"), (["kid", one, three], "KID"),
              (["kid", three, one], "KID"),
              (["stats", one, "-o", tmp_path / "s.npz"], "a mean and covariance (FID, stats)")]
@@ -305,9 +293,9 @@ def test_too_few_images_name_the_folder_and_the_minimum_before_any_network(tmp_p
 
 def test_kid_counts_readable_images_and_does_not_blame_the_subset_size(inception, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    save_images(crops(1, 48, seed=3), a, names=["good.png"])
+    save_images(photo_crops(1, 48, seed=3), a, names=["good.png"])
     (a / "broken.png").write_bytes(b"not a png")
-    save_images(crops(3, 48, seed=4), b)
+    save_images(photo_crops(3, 48, seed=4), b)
     code, _, err = run_cli(capsys, "kid", a, b, "--dims", "64", "--no-progress")
     assert code == 2 and f"{a}: 1 readable image; KID needs at least 2 images per folder" in err
     assert "subset_size" not in err

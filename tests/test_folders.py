@@ -11,13 +11,13 @@ import os
 import subprocess
 import sys
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import photo_crops
 from percept_lib.extractors.inception import InceptionFID
 from percept_lib.images import save_images
 from percept_lib.pipeline import extract_folder, fid_folders, folder_features, folder_stats
@@ -25,24 +25,11 @@ from percept_lib.pipeline import extract_folder, fid_folders, folder_features, f
 REPO = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=None)
-def _photos() -> torch.Tensor:
-    from percept_lib.data import photos
-
-    return photos(("astronaut", "chelsea", "coffee", "rocket"), 160)
-
-
-def crops(n: int, size: int, seed: int) -> torch.Tensor:
-    from percept_lib.data import random_crops
-
-    return random_crops(_photos(), n, size, seed=seed)
-
-
 def mixed_folder(root: Path, n_square: int = 3, n_wide: int = 3) -> Path:
     """PNGs of two sizes (64×64 and 48×80): they cannot share a batch until each is resized."""
-    save_images(crops(n_square, 64, seed=1), root, names=[f"a{i}.png" for i in range(n_square)])
+    save_images(photo_crops(n_square, 64, seed=1), root, names=[f"a{i}.png" for i in range(n_square)])
     if n_wide:
-        save_images(crops(n_wide, 80, seed=2)[..., 16:64, :], root, names=[f"b{i}.png" for i in range(n_wide)])
+        save_images(photo_crops(n_wide, 80, seed=2)[..., 16:64, :], root, names=[f"b{i}.png" for i in range(n_wide)])
     return root
 
 
@@ -98,7 +85,7 @@ def test_rerun_reads_the_cache_and_a_changed_file_is_recomputed(inception, tmp_p
     assert len(built) == 2
 
     # Replace one image (new content, new size, new mtime): recomputed, and the row changes.
-    save_images(crops(1, 64, seed=9), folder, names=["a0.png"], overwrite=True)
+    save_images(photo_crops(1, 64, seed=9), folder, names=["a0.png"], overwrite=True)
     third = extract_folder(folder, layer=64, progress=False)
     assert not third.from_cache and len(built) == 3
     assert not np.allclose(third.features[0], first.features[0])
@@ -157,7 +144,7 @@ def test_empty_missing_and_unreadable_folders_are_errors(inception, tmp_path):
 ])
 def test_bad_options_are_explained(tmp_path, kwargs, message):
     folder = tmp_path / "imgs"
-    save_images(crops(2, 32, seed=0), folder)
+    save_images(photo_crops(2, 32, seed=0), folder)
     with pytest.raises(ValueError, match=message):
         folder_features(folder, progress=False, **kwargs)
 
@@ -165,7 +152,7 @@ def test_bad_options_are_explained(tmp_path, kwargs, message):
 def test_folder_stats_and_fid_against_a_saved_stats_file(inception, tmp_path):
     a = mixed_folder(tmp_path / "a", 3, 2)
     b = tmp_path / "b"
-    save_images(crops(6, 64, seed=5), b)
+    save_images(photo_crops(6, 64, seed=5), b)
     features = folder_features(a, layer=64, progress=False)
     stats = folder_stats(a, layer=64, progress=False)
     mu, sigma = stats.compute()
@@ -186,7 +173,7 @@ def test_folder_stats_and_fid_against_a_saved_stats_file(inception, tmp_path):
 def test_torchrun_two_processes_give_the_single_process_statistics(inception, tmp_path):
     """Two gloo ranks on the CPU shard 7 files (4 + 3) and all-reduce: the one-process statistics."""
     folder = tmp_path / "imgs"
-    save_images(crops(7, 48, seed=3), folder)
+    save_images(photo_crops(7, 48, seed=3), folder)
     out = tmp_path / "stats.npz"
     env = {**os.environ, "PERCEPT_CACHE": str(tmp_path / "child-cache"), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO)}
@@ -254,9 +241,9 @@ def test_symlinked_folders_are_followed_once_and_a_loop_ends(tmp_path):
     from percept_lib.pipeline.loading import folder_files
 
     root, outside = tmp_path / "root", tmp_path / "outside"
-    save_images(crops(1, 16, seed=0), root, names=["top.png"])
-    save_images(crops(1, 16, seed=1), root / "sub", names=["inner.png"])
-    save_images(crops(1, 16, seed=2), outside, names=["linked.png"])
+    save_images(photo_crops(1, 16, seed=0), root, names=["top.png"])
+    save_images(photo_crops(1, 16, seed=1), root / "sub", names=["inner.png"])
+    save_images(photo_crops(1, 16, seed=2), outside, names=["linked.png"])
     (root / "a_link").symlink_to(outside, target_is_directory=True)      # a folder elsewhere: followed
     (root / "b_second_link").symlink_to(outside, target_is_directory=True)  # the same folder again: once
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)   # back up the tree: a loop

@@ -12,14 +12,13 @@ import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import random_weights_mode
+from conftest import crop_sources, photo_crops, random_weights_mode
 from percept_lib.cli import build_parser, main
 from percept_lib.images import save_images
 from percept_lib.pipeline import extract_folder
@@ -35,19 +34,6 @@ def random_weights():
         yield
 
 
-@lru_cache(maxsize=None)
-def _photos() -> torch.Tensor:
-    from percept_lib.data import photos
-
-    return photos(("astronaut", "chelsea", "coffee", "rocket"), 160)
-
-
-def crops(n: int, size: int, seed: int) -> torch.Tensor:
-    from percept_lib.data import random_crops
-
-    return random_crops(_photos(), n, size, seed=seed)
-
-
 @pytest.fixture()
 def folders(tmp_path) -> tuple[Path, Path]:
     """REAL: 9 crops of four photographs; GENERATED: 4 crops of one of them (a dropped mode: recall < 1) and 3
@@ -55,9 +41,9 @@ def folders(tmp_path) -> tuple[Path, Path]:
     from percept_lib.data import random_crops
 
     real, generated = tmp_path / "real", tmp_path / "generated"
-    save_images(crops(9, 48, seed=10), real)
+    save_images(photo_crops(9, 48, seed=10), real)
     noise = torch.rand(3, 3, 48, 48, generator=torch.Generator().manual_seed(0))
-    save_images(torch.cat([random_crops(_photos()[2:3], 4, 48, seed=11), noise]), generated)
+    save_images(torch.cat([random_crops(crop_sources()[2:3], 4, 48, seed=11), noise]), generated)
     return real, generated
 
 
