@@ -32,7 +32,9 @@ from typing import Callable, Iterator
 import torch
 
 EXTRA_CANDIDATES = 8  # screened neighbours kept beyond the k + 1 needed, so that the proof rarely fails
-SMALL_BATCH = 1 << 18  # float64 elements per batch of exact distances or conversions (2 MB, a few such arrays)
+# float64 elements per batch of conversions and exact distances: 8 MB, a few such arrays at a time. Larger
+# batches would hold more memory, smaller ones start the thread pool more often (milliseconds each under load).
+BATCH = 1 << 20
 
 
 def blocks(n: int, size: int, start: int = 0) -> Iterator[slice]:
@@ -75,8 +77,7 @@ class ScreenedSet:
         n, d = features.shape
         augmented = torch.empty((n, d + 2), dtype=dtype, device=features.device)
         sq_norms = torch.empty(n, dtype=torch.float64, device=features.device)
-        # small batches: their float64 temporaries stay a few MB whatever the block size
-        for rows in blocks(n, max(1, SMALL_BATCH // d)):
+        for rows in blocks(n, max(1, BATCH // d)):
             centred = as_float64(rows) - centre
             sq_norms[rows] = (centred * centred).sum(1)
             augmented[rows, :d] = centred
@@ -173,7 +174,7 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     exact = torch.full_like(screened, float("inf")).masked_fill_(below, -float("inf"))
     i, j = torch.nonzero(~(below | above), as_tuple=True)
     pairs = indices.flatten().index_select(0, i * kept + j)
-    step = max(1, SMALL_BATCH // d)
+    step = max(1, BATCH // d)
     distances = torch.cat([
         exact_sq_distances(s.rows(i[p:p + step]), s.rows(pairs[p:p + step]))
         for p in range(0, len(i), step)
@@ -212,8 +213,7 @@ class Balls:
 
 def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Tensor, sq_radii: torch.Tensor):
     """Float64 test ‖a_ia − b_ib‖² < sq_radii for pairs too close to call, in batches."""
-    d = a.features.shape[1]
-    step = max(1, SMALL_BATCH // d)
+    step = max(1, BATCH // a.features.shape[1])
     if len(ia) == 0:
         return torch.zeros(0, dtype=torch.bool, device=ia.device)
     return torch.cat([
@@ -222,30 +222,25 @@ def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Te
     ])
 
 
-def _pairs_inside(d2: torch.Tensor, low: torch.Tensor, high: torch.Tensor, rows: slice, cols: slice,
-                  a: ScreenedSet, b: ScreenedSet, sq_radii: torch.Tensor, per_row: bool):
-    """(i, j) of the pairs in this block whose distance is below the radius (of row i if ``per_row``, else of
-    column j), as indices into the full sets: one comparison with the upper thresholds and one ``nonzero``
-    find every candidate (a few per row), and the candidates between the thresholds are decided in float64."""
+def _pairs_near(d2: torch.Tensor, low: torch.Tensor, high: torch.Tensor, rows: slice, cols: slice, per_row: bool):
+    """The pairs of this block screened below the upper threshold of the radius (of row i if ``per_row``, else
+    of column j), as indices into the full sets: (i, j) certainly inside, and (i, j) too close to call. One
+    comparison and one ``nonzero`` find them all: a sample lies in a few balls, so they are few."""
     c = d2.shape[1]
     limit = high[rows, None] if per_row else high[None, cols]
     i, j = torch.nonzero(d2 <= limit, as_tuple=True)
-    flat = i * c + j
+    screened = d2.flatten().index_select(0, i * c + j)
     i, j = i + rows.start, j + cols.start
-    owner = i if per_row else j
-    screened = d2.flatten().index_select(0, flat)
-    certain = screened < low.index_select(0, owner)
-    close = torch.nonzero(~certain).flatten()
-    if len(close):
-        ic, jc = i.index_select(0, close), j.index_select(0, close)
-        certain.index_copy_(0, close, _exact_inside(a, ic, b, jc, sq_radii.index_select(0, owner.index_select(0, close))))
-    return i.masked_select(certain), j.masked_select(certain)
+    certain = screened < low.index_select(0, i if per_row else j)
+    unsure = ~certain
+    return (i.masked_select(certain), j.masked_select(certain)), (i.masked_select(unsure), j.masked_select(unsure))
 
 
 def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> Balls:
     """Every real sample against every generated one, a block at a time; each block's screened distances
     serve both tests, against the real balls (a radius per row) and the generated balls (one per column).
-    A sample lies in a few balls, so the pairs inside are few and are listed rather than masked."""
+    The pairs too close to call are collected over all blocks and decided together at the end: a float64
+    batch per block would cost more in thread-pool start-ups than in arithmetic."""
     n, d = real.features.shape
     m = len(fake)
     device, dtype = real.features.device, real.augmented.dtype
@@ -255,19 +250,29 @@ def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_s
     real_low, real_high = _float_below(real_sq_radii - real_band, dtype), _float_above(real_sq_radii + real_band, dtype)
     fake_low, fake_high = _float_below(fake_sq_radii - fake_band, dtype), _float_above(fake_sq_radii + fake_band, dtype)
 
-    inside_pairs = 0
-    fake_inside = torch.zeros(m, dtype=torch.bool, device=device)
-    covered = torch.zeros(n, dtype=torch.bool, device=device)
-    recalled = torch.zeros(n, dtype=torch.bool, device=device)
+    in_real_ball, in_fake_ball = [], []  # (real index, generated index) pairs inside
+    unsure_real, unsure_fake = [], []
     scratch = _Scratch(min(block, max(n, m)), device, dtype, buffers=1)
     for cols in blocks(m, block):
         right = fake.right(cols)  # built once per column block
         for rows in blocks(n, block):
             d2 = _screened_block(real, rows, right, scratch)
-            i, j = _pairs_inside(d2, real_low, real_high, rows, cols, real, fake, real_sq_radii, per_row=True)
-            inside_pairs += len(i)
-            fake_inside.index_fill_(0, j, True)
-            covered.index_fill_(0, i, True)
-            i, _ = _pairs_inside(d2, fake_low, fake_high, rows, cols, real, fake, fake_sq_radii, per_row=False)
-            recalled.index_fill_(0, i, True)
-    return Balls(inside_pairs, fake_inside, covered, recalled)
+            certain, unsure = _pairs_near(d2, real_low, real_high, rows, cols, per_row=True)
+            in_real_ball.append(certain)
+            unsure_real.append(unsure)
+            certain, unsure = _pairs_near(d2, fake_low, fake_high, rows, cols, per_row=False)
+            in_fake_ball.append(certain)
+            unsure_fake.append(unsure)
+    for pairs, unsure, radii, owner in ((in_real_ball, unsure_real, real_sq_radii, 0),
+                                        (in_fake_ball, unsure_fake, fake_sq_radii, 1)):
+        i, j = (torch.cat([u[side] for u in unsure]) for side in (0, 1))
+        hit = _exact_inside(real, i, fake, j, radii.index_select(0, (i, j)[owner]))
+        pairs.append((i.masked_select(hit), j.masked_select(hit)))
+    i, j = (torch.cat([p[side] for p in in_real_ball]) for side in (0, 1))
+    recalled = torch.cat([p[0] for p in in_fake_ball])
+    return Balls(
+        pairs_in_real_balls=len(i),
+        fake_in_real_ball=torch.zeros(m, dtype=torch.bool, device=device).index_fill_(0, j, True),
+        real_ball_holds_fake=torch.zeros(n, dtype=torch.bool, device=device).index_fill_(0, i, True),
+        real_in_fake_ball=torch.zeros(n, dtype=torch.bool, device=device).index_fill_(0, recalled, True),
+    )
