@@ -122,6 +122,15 @@ def test_ties_and_duplicates_are_decided_like_the_package():
         assert_same(expected, reference(real, fake, k))
 
 
+def test_decisions_in_many_small_float64_batches_give_the_same_result(monkeypatch):
+    rng = np.random.default_rng(5)
+    real = (rng.random((150, 12)) < 0.3).astype(np.float64)  # binary: many pairs too close to call
+    fake = (rng.random((120, 12)) < 0.4).astype(np.float64)
+    expected = prdc(real, fake, k=3)
+    monkeypatch.setattr(importlib.import_module("percept_lib.metrics.knn"), "BATCH", 24)  # two rows per batch
+    assert prdc(real, fake, k=3, chunk_size=16) == expected
+
+
 def test_a_sample_repeated_more_than_the_kept_candidates_gets_its_radius_from_the_full_row():
     rng = np.random.default_rng(6)
     real = rng.standard_normal((200, 8))

@@ -201,16 +201,6 @@ def _float_above(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(y.double() < x, torch.nextafter(y, torch.full_like(y, float("inf"))), y)
 
 
-@dataclass
-class Balls:
-    """Which samples of each set lie in which k-NN balls of the other (real: N, generated: M)."""
-
-    pairs_in_real_balls: int  # (real ball, generated sample) pairs with the sample inside: density
-    fake_in_real_ball: torch.Tensor  # M bools: generated sample inside some real ball (precision)
-    real_ball_holds_fake: torch.Tensor  # N bools: real ball holds some generated sample (coverage)
-    real_in_fake_ball: torch.Tensor  # N bools: real sample inside some generated ball (recall)
-
-
 def _exact_inside(a: ScreenedSet, ia: torch.Tensor, b: ScreenedSet, ib: torch.Tensor, sq_radii: torch.Tensor):
     """Float64 test ‖a_ia − b_ib‖² < sq_radii for pairs too close to call, in batches."""
     step = max(1, BATCH // a.features.shape[1])
@@ -236,43 +226,66 @@ def _pairs_near(d2: torch.Tensor, low: torch.Tensor, high: torch.Tensor, rows: s
     return (i.masked_select(certain), j.masked_select(certain)), (i.masked_select(unsure), j.masked_select(unsure))
 
 
-def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> Balls:
+class _Tally:
+    """The memberships found so far; pairs too close to call wait here and are decided in float64 together,
+    once enough have gathered (a float64 batch per block would cost more in thread-pool start-ups than in
+    arithmetic, and an unbounded list could grow to N×M on degenerate data)."""
+
+    def __init__(self, real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii):
+        self.real, self.fake, self.radii = real, fake, (real_sq_radii, fake_sq_radii)
+        device = real.features.device
+        self.pairs_in_real_balls = 0
+        self.fake_in_real_ball = torch.zeros(len(fake), dtype=torch.bool, device=device)
+        self.real_ball_holds_fake = torch.zeros(len(real), dtype=torch.bool, device=device)
+        self.real_in_fake_ball = torch.zeros(len(real), dtype=torch.bool, device=device)
+        self.unsure: tuple[list, list] = ([], [])  # per ball kind: (real index, generated index) pairs
+        self.waiting = 0
+
+    def add(self, kind: int, i: torch.Tensor, j: torch.Tensor) -> None:
+        """Pairs certainly inside: ``kind`` 0 for real balls, 1 for generated balls."""
+        if kind == 0:
+            self.pairs_in_real_balls += len(i)
+            self.fake_in_real_ball.index_fill_(0, j, True)
+            self.real_ball_holds_fake.index_fill_(0, i, True)
+        else:
+            self.real_in_fake_ball.index_fill_(0, i, True)
+
+    def add_unsure(self, kind: int, i: torch.Tensor, j: torch.Tensor) -> None:
+        self.unsure[kind].append((i, j))
+        self.waiting += len(i)
+        if self.waiting * self.real.features.shape[1] > 4 * BATCH:
+            self.decide()
+
+    def decide(self) -> "_Tally":
+        for kind in (0, 1):
+            if self.unsure[kind]:
+                i, j = (torch.cat([pair[side] for pair in self.unsure[kind]]) for side in (0, 1))
+                hit = _exact_inside(self.real, i, self.fake, j, self.radii[kind].index_select(0, (i, j)[kind]))
+                self.add(kind, i.masked_select(hit), j.masked_select(hit))
+        self.unsure, self.waiting = ([], []), 0
+        return self
+
+
+def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> _Tally:
     """Every real sample against every generated one, a block at a time; each block's screened distances
-    serve both tests, against the real balls (a radius per row) and the generated balls (one per column).
-    The pairs too close to call are collected over all blocks and decided together at the end: a float64
-    batch per block would cost more in thread-pool start-ups than in arithmetic."""
+    serve both tests, against the real balls (a radius per row) and the generated balls (one per column)."""
     n, d = real.features.shape
     m = len(fake)
-    device, dtype = real.features.device, real.augmented.dtype
+    dtype = real.augmented.dtype
     coefficient = bound_coefficient(d, dtype)
     real_band = coefficient * (real.sq_norms + fake.sq_norms.max())
     fake_band = coefficient * (fake.sq_norms + real.sq_norms.max())
     real_low, real_high = _float_below(real_sq_radii - real_band, dtype), _float_above(real_sq_radii + real_band, dtype)
     fake_low, fake_high = _float_below(fake_sq_radii - fake_band, dtype), _float_above(fake_sq_radii + fake_band, dtype)
 
-    in_real_ball, in_fake_ball = [], []  # (real index, generated index) pairs inside
-    unsure_real, unsure_fake = [], []
-    scratch = _Scratch(min(block, max(n, m)), device, dtype, buffers=1)
+    tally = _Tally(real, fake, real_sq_radii, fake_sq_radii)
+    scratch = _Scratch(min(block, max(n, m)), real.features.device, dtype, buffers=1)
     for cols in blocks(m, block):
         right = fake.right(cols)  # built once per column block
         for rows in blocks(n, block):
             d2 = _screened_block(real, rows, right, scratch)
-            certain, unsure = _pairs_near(d2, real_low, real_high, rows, cols, per_row=True)
-            in_real_ball.append(certain)
-            unsure_real.append(unsure)
-            certain, unsure = _pairs_near(d2, fake_low, fake_high, rows, cols, per_row=False)
-            in_fake_ball.append(certain)
-            unsure_fake.append(unsure)
-    for pairs, unsure, radii, owner in ((in_real_ball, unsure_real, real_sq_radii, 0),
-                                        (in_fake_ball, unsure_fake, fake_sq_radii, 1)):
-        i, j = (torch.cat([u[side] for u in unsure]) for side in (0, 1))
-        hit = _exact_inside(real, i, fake, j, radii.index_select(0, (i, j)[owner]))
-        pairs.append((i.masked_select(hit), j.masked_select(hit)))
-    i, j = (torch.cat([p[side] for p in in_real_ball]) for side in (0, 1))
-    recalled = torch.cat([p[0] for p in in_fake_ball])
-    return Balls(
-        pairs_in_real_balls=len(i),
-        fake_in_real_ball=torch.zeros(m, dtype=torch.bool, device=device).index_fill_(0, j, True),
-        real_ball_holds_fake=torch.zeros(n, dtype=torch.bool, device=device).index_fill_(0, i, True),
-        real_in_fake_ball=torch.zeros(n, dtype=torch.bool, device=device).index_fill_(0, recalled, True),
-    )
+            for kind, (low, high) in enumerate(((real_low, real_high), (fake_low, fake_high))):
+                certain, unsure = _pairs_near(d2, low, high, rows, cols, per_row=kind == 0)
+                tally.add(kind, *certain)
+                tally.add_unsure(kind, *unsure)
+    return tally.decide()
