@@ -17,7 +17,9 @@ fastest of ``--repeats`` rounds kept, the load average printed). Memory: each ro
 subprocess: it calls the row once on 200 samples (libraries map their code and start their thread pools on
 first use), builds the features, resets the kernel's peak-RSS mark (/proc/self/clear_refs) and reports the
 peak resident memory above what it held before the call, i.e. the memory the computation needs beyond the
-features (including any float64 copy it makes of them). Targets (issue 17): percept_lib ≥ 3× faster than the fastest reference and ≤ 1/10 of its peak
+features (including any float64 copy it makes of them). The subprocesses run with MALLOC_ARENA_MAX=1, so that
+the figure is the data held rather than glibc's per-thread arenas (which made ours vary by 80 MB between
+identical runs; the references' large arrays are mapped directly and barely change). Targets (issue 17): percept_lib ≥ 3× faster than the fastest reference and ≤ 1/10 of its peak
 memory; at --large (50 000 against 50 000) within 2 GB beyond the features. Printed, never asserted.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import contextlib
 import ctypes
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -114,7 +117,10 @@ def child(name: str, n: int, d: int, k: int) -> None:
 
 def in_subprocess(name: str, n: int, d: int, k: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--n", str(n), "--d", str(d), "--k", str(k)]
-    out = subprocess.run(command, capture_output=True, text=True)
+    # One malloc arena: with glibc's default of one per thread, a block freed by a pool thread can stay mapped,
+    # and the same run measured 115 MB or 194 MB depending on thread timing (MALLOC_ARENA_MAX=1: 126–132 MB).
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
     if out.returncode:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
