@@ -19,8 +19,10 @@ first use), builds the features, resets the kernel's peak-RSS mark (/proc/self/c
 peak resident memory above what it held before the call, i.e. the memory the computation needs beyond the
 features (including any float64 copy it makes of them). The subprocesses run with MALLOC_ARENA_MAX=1, so that
 the figure is the data held rather than glibc's per-thread arenas (which made ours vary by 80 MB between
-identical runs; the references' large arrays are mapped directly and barely change). Targets (issue 17): percept_lib ≥ 3× faster than the fastest reference and ≤ 1/10 of its peak
-memory; at --large (50 000 against 50 000) within 2 GB beyond the features. Printed, never asserted.
+identical runs; the references' large arrays are mapped directly and barely change).
+
+Targets (issue 17): percept_lib ≥ 3× faster than the fastest reference and ≤ 1/10 of its peak memory; at
+--large (50 000 against 50 000) within 2 GB beyond the features. Printed, never asserted.
 """
 from __future__ import annotations
 
