@@ -149,10 +149,11 @@ def test_notebook_runs_with_other_parameters_and_its_findings_render(path, tmp_p
     assert injected, "papermill injected the non-default parameters"
 
 
-def test_the_six_notebooks_in_order():
+def test_the_notebooks_in_order():
     assert [p.name for p in NOTEBOOKS] == [
         "01_mse_vs_perceptual.ipynb", "02_lpips.ipynb", "03_fid_sample_size.ipynb",
-        "04_style_transfer.ipynb", "05_contrastive_sr.ipynb", "06_clip_score_pipeline.ipynb"]
+        "04_style_transfer.ipynb", "05_contrastive_sr.ipynb", "06_clip_score_pipeline.ipynb",
+        "07_fidelity_diversity.ipynb"]
 
 
 def test_make_student_writes_every_notebook_without_solutions(tmp_path):
