@@ -24,9 +24,12 @@ def reference_mmd(x, y, sigma=10.0, scale=1000.0):
     x_sqnorms = np.diag(np.matmul(x, x.T))
     y_sqnorms = np.diag(np.matmul(y, y.T))
     gamma = 1 / (2 * sigma**2)
-    k_xx = np.mean(np.exp(-gamma * (-2 * np.matmul(x, x.T) + np.expand_dims(x_sqnorms, 1) + np.expand_dims(x_sqnorms, 0))))
-    k_xy = np.mean(np.exp(-gamma * (-2 * np.matmul(x, y.T) + np.expand_dims(x_sqnorms, 1) + np.expand_dims(y_sqnorms, 0))))
-    k_yy = np.mean(np.exp(-gamma * (-2 * np.matmul(y, y.T) + np.expand_dims(y_sqnorms, 1) + np.expand_dims(y_sqnorms, 0))))
+    k_xx = np.mean(np.exp(-gamma * (
+        -2 * np.matmul(x, x.T) + np.expand_dims(x_sqnorms, 1) + np.expand_dims(x_sqnorms, 0))))
+    k_xy = np.mean(np.exp(-gamma * (
+        -2 * np.matmul(x, y.T) + np.expand_dims(x_sqnorms, 1) + np.expand_dims(y_sqnorms, 0))))
+    k_yy = np.mean(np.exp(-gamma * (
+        -2 * np.matmul(y, y.T) + np.expand_dims(y_sqnorms, 1) + np.expand_dims(y_sqnorms, 0))))
     return scale * (k_xx + k_yy - 2 * k_xy)
 
 
@@ -55,7 +58,8 @@ def test_equals_the_reference_formula_with_unequal_sizes(sigma):
 
 def test_scale_and_torch_input():
     x, y = embeddings(30, seed=3), embeddings(30, shift=0.5, seed=4)
-    assert cmmd(torch.from_numpy(x), torch.from_numpy(y), scale=1.0) == pytest.approx(reference_mmd(x, y) / 1000, rel=1e-10)
+    expected = reference_mmd(x, y) / 1000
+    assert cmmd(torch.from_numpy(x), torch.from_numpy(y), scale=1.0) == pytest.approx(expected, rel=1e-10)
 
 
 def test_unbiased_option_equals_the_double_loop():

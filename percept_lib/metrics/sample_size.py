@@ -141,7 +141,8 @@ def metric_bootstrap(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     if target not in ("n", "infinity"):
-        raise ValueError(f"target must be 'n' (expected value at this N) or 'infinity' (bias-corrected), got {target!r}")
+        raise ValueError(
+            f"target must be 'n' (expected value at this N) or 'infinity' (bias-corrected), got {target!r}")
     if resample not in RESAMPLING:
         raise ValueError(f"resample must be one of {RESAMPLING} ('half' for k-NN metrics), got {resample!r}")
     x, y = as_tensors(*validate_feature_pair(real, fake, names=("real", "fake")))
