@@ -3,7 +3,7 @@
     python benchmarks/notebooks.py            # fast mode only
     python benchmarks/notebooks.py --full     # fast and full mode
 
-Target (issue 6/7): all six in fast mode ≤ 10 minutes in total on 2 CPU cores. Printed, never asserted.
+Targets (issue 14): each notebook ≤ 60 s in fast mode, all of them ≤ 4 minutes, on 2 idle CPU cores. Printed, never asserted.
 """
 from __future__ import annotations
 
