@@ -47,6 +47,21 @@ def photo_crops(n: int, size: int, seed: int) -> torch.Tensor:
     return random_crops(crop_sources(), n, size, seed=seed)
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width × height 1-bit pixels, all zero: a decompression bomb of a few hundred
+    KB (the rows are compressed as they are made, so writing it costs no memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(9), b"\0" * (1 + (width + 7) // 8)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def _seeded_state(builder, seed: int) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

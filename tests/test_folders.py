@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import photo_crops
+from conftest import photo_crops, png_claiming
 from percept_lib.extractors.inception import InceptionFID
 from percept_lib.images import save_images
 from percept_lib.pipeline import extract_folder, fid_folders, folder_features, folder_stats
@@ -194,26 +194,12 @@ def test_torchrun_two_processes_give_the_single_process_statistics(inception, tm
     assert shard_sizes == [3, 4]
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims width × height 1-bit pixels (a decompression bomb)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    compressor, row = zlib.compressobj(9), b"\0" * (1 + (width + 7) // 8)
-    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 @pytest.mark.parametrize("resize", ["clean", "pytorch-fid"])
 def test_decompression_bombs_are_skipped_and_named_and_the_rest_is_intact(inception, tmp_path, resize):
     folder = mixed_folder(tmp_path / "imgs", 2, 1)
     reference = extract_folder(folder, layer=64, resize=resize, progress=False, cache=False)
-    (folder / "bomb.png").write_bytes(_png_claiming(10_000, 10_000))  # 100 MP: PIL would only warn
-    (folder / "zbomb.png").write_bytes(_png_claiming(20_000, 10_000))  # 200 MP: PIL's own error
+    (folder / "bomb.png").write_bytes(png_claiming(10_000, 10_000))  # 100 MP: PIL would only warn
+    (folder / "zbomb.png").write_bytes(png_claiming(20_000, 10_000))  # 200 MP: PIL's own error
     with pytest.warns(UserWarning, match=r"skipped 2 unreadable image\(s\) of 5: bomb\.png .*100\.0 megapixels, over "
                                          r"the limit.*PERCEPT_MAX_PIXELS.*zbomb\.png .*decompression bomb"):
         result = extract_folder(folder, layer=64, resize=resize, batch_size=2, num_workers=1, progress=False)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import png_claiming
 from percept_lib.images import (
     load_folder, load_image, resize, save_images, to_tensor, validate_images, validate_pair,
 )
@@ -165,32 +166,17 @@ def test_a_sideways_camera_jpeg_scores_as_its_upright_reference(tmp_path):
     assert float((x - upright[..., 8:56]).abs().mean()) < 0.03  # JPEG rounding, not a rotated image
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header claims width × height 1-bit pixels, all zero: a decompression bomb of a few hundred
-    KB (the rows are compressed as they are made, so writing it costs no memory)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    compressor, row = zlib.compressobj(9), b"\0" * (1 + (width + 7) // 8)
-    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def test_images_over_the_pixel_limit_are_refused_from_their_header(tmp_path, monkeypatch):
     from percept_lib.images import DEFAULT_MAX_PIXELS, decode_image, pixel_limit
 
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_claiming(10_000, 10_000))  # 100 megapixels in a ~30 KB file
+    bomb.write_bytes(png_claiming(10_000, 10_000))  # 100 megapixels in a ~30 KB file
     assert bomb.stat().st_size < 500_000
     with pytest.raises(ValueError, match=r"bomb\.png: 10000×10000 is 100\.0 megapixels, over the limit of 89\.5 "
                                          r"megapixels \(PERCEPT_MAX_PIXELS\).*raise PERCEPT_MAX_PIXELS"):
         load_image(bomb)
     huge = tmp_path / "huge.png"  # over twice PIL's own limit: PIL refuses in open(), before we see the size
-    huge.write_bytes(_png_claiming(20_000, 10_000))
+    huge.write_bytes(png_claiming(20_000, 10_000))
     with pytest.raises(ValueError, match=r"huge\.png: a possible decompression bomb.*PERCEPT_MAX_PIXELS"):
         load_image(huge)
 
