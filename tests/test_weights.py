@@ -129,7 +129,9 @@ def test_fetch_offline_fails_cleanly(empty_torch_home, capsys, monkeypatch):
     assert not (empty_torch_home / "share" / "alexnet-owt-7be5be79.pth").exists()
 
 
-def test_fetch_downloads_with_the_published_hash(empty_torch_home, monkeypatch):
+@pytest.fixture()
+def downloads(monkeypatch) -> list:
+    """torch.hub's download replaced by one that records (url, destination, hash prefix) and writes b"ok"."""
     calls = []
 
     def fake_download(url, dst, hash_prefix=None, progress=True):
@@ -137,6 +139,11 @@ def test_fetch_downloads_with_the_published_hash(empty_torch_home, monkeypatch):
         open(dst, "wb").write(b"ok")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    return calls
+
+
+def test_fetch_downloads_with_the_published_hash(empty_torch_home, downloads):
+    calls = downloads
     assert cli(["weights", "fetch", "inception-fid", "--dir", str(empty_torch_home / "share")]) == 0
     url, dst, prefix = calls[0]
     assert url.endswith("pt_inception-2015-12-05-6726825d.pth") and prefix == "6726825d"
@@ -165,14 +172,8 @@ def test_clip_files_are_where_open_clip_publishes_openais_weights(name, architec
     assert cfg["quick_gelu"] and CLIP_VARIANTS[name] == f"{architecture}-quickgelu"  # OpenAI trained with QuickGELU
 
 
-def test_fetch_of_an_encoder_downloads_its_hugging_face_file_with_the_published_hash(empty_torch_home, monkeypatch):
-    calls = []
-
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, dst, hash_prefix))
-        open(dst, "wb").write(b"ok")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+def test_fetch_of_an_encoder_downloads_its_hugging_face_file_with_the_published_hash(empty_torch_home, downloads):
+    calls = downloads
     share = empty_torch_home / "share"
     assert cli(["weights", "fetch", "dinov2-vitb14", "clip-vit-l-14-336", "--dir", str(share)]) == 0
     (url_b, dst_b, hash_b), (url_l, dst_l, hash_l) = calls

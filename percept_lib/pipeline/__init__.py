@@ -19,7 +19,8 @@ Everything that touches files lives here, one idea per module; the math it calls
 - :mod:`.generator` — a generator as input (one image per seed, nothing written to disk):
   :func:`generator_features`, :func:`generator_stats`, :func:`fid_generator`
 - :mod:`.signature` — the evaluation signature every :class:`MetricResult` carries, and when two agree
-- :mod:`.pairs`, :mod:`.gallery` — paired evaluation of two folders and its HTML report
+- :mod:`.pairs`, :mod:`.gallery` — paired evaluation of two folders and its HTML report (:mod:`.pair_batches`:
+  pairs of files → batches, unusable images skipped and named; :mod:`.pairs_result`: per-pair rows and summary)
 """
 import importlib
 

@@ -27,7 +27,7 @@ def is_stats_file(path) -> bool:
     return Path(path).suffix.lower() == ".npz"
 
 
-def _check_dimension(path, data: dict, spec: FeatureSpec) -> None:
+def check_stats_dimension(path, data: dict, spec: FeatureSpec) -> None:
     """A statistics file compared with a folder must have the width of the layer the folder is computed at."""
     dim = data["mu"].shape[0]
     expected = spec.network(torch.device("cpu")).feature_dim(spec.layer)
@@ -69,7 +69,7 @@ def fid_folders(path_a, path_b, feature=None, resize=None, *, extractor="incepti
         check_image_count(paths[i], len(folder_files(paths[i])), "FID")
     if folders:
         for i, data in files.items():
-            _check_dimension(paths[i], data, spec)
+            check_stats_dimension(paths[i], data, spec)
     elif files[0]["mu"].shape != files[1]["mu"].shape:
         raise ValueError(f"{path_a} holds statistics of dimension {files[0]['mu'].shape[0]}, {path_b} of "
                          f"{files[1]['mu'].shape[0]}: they come from different layers or extractors; recompute one")

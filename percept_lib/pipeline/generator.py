@@ -224,7 +224,7 @@ def fid_generator(generator: Callable, reference, n: int, *, seed: int = 0,
     """
     from ..metrics.frechet import frechet_distance
     from ..metrics.stats import read_stats_npz
-    from .folders import _check_dimension, is_stats_file
+    from .folders import check_stats_dimension, is_stats_file
     from .loading import folder_files
     from .provenance import Side, check_same_features, joint_labels
     from .results import MetricResult
@@ -237,7 +237,7 @@ def fid_generator(generator: Callable, reference, n: int, *, seed: int = 0,
     name = f"generator {getattr(generator, '__name__', type(generator).__name__)}"
     if is_stats_file(reference):
         data = read_stats_npz(reference)
-        _check_dimension(reference, data, spec)
+        check_stats_dimension(reference, data, spec)
         reference_side = Side(str(reference), True, data["provenance"])
         check_same_features(reference_side, Side(name, False, run_provenance(spec)), force=force_mix)
         mu_r, sigma_r, n_r = data["mu"], data["sigma"], data["n"]
