@@ -14,21 +14,21 @@ The factors:
 
 - centred features X (N×d), when one of the two sets has at most d/2 samples: Xᵀ / sqrt(N−1) itself, nothing
   to compute. C = Y Xᵀ / sqrt((N−1)(M−1)) is then N×M instead of anything d×d: the low-rank case.
-- statistics, or two feature sets of more than d/2 samples each (their covariances): a Cholesky factor of Σ
-  with its columns largest first (on the CPU LAPACK's rank-revealing pivoted Cholesky, so a singular Σ of
-  rank r gives a d×r factor; elsewhere Cholesky, or for a singular Σ the eigen-factor V Λ^{1/2}). Factoring
-  also checks that Σ is a covariance (positive semi-definite).
+- statistics, or two feature sets of more than d/2 samples each (their covariances): a Cholesky factor of Σ;
+  for a singular Σ of rank r a d×r one (on the CPU LAPACK's pivoted Cholesky, elsewhere V Λ^{1/2}).
+  Factoring also checks that Σ is a covariance (positive semi-definite).
 
-Two routes from C to its nuclear norm:
+Two routes:
 
-- ``route="auto"`` (the default): Σ sqrt(λ_i) over the eigenvalues of the smaller Gram matrix CᵀC or CCᵀ,
-  one symmetric eigenvalue problem, values only. From statistics this is literally
-  Σ sqrt(eig(Σ1^{1/2} Σ2 Σ1^{1/2})) with Σ1^{1/2} replaced by a factor. It squares the singular values, and
-  each λ carries an absolute rounding error of about eps·σ_max², so a σ far below σ_max could lose digits;
-  with factors whose columns come largest first, the Gram matrix is graded (large entries first), the order
-  in which the eigensolver resolves small eigenvalues to their own relative accuracy. The default stays
-  within 1e-7 of the exact route (tests/test_frechet.py, benchmarks/fid.py measure it, down to 1e-12 with
-  graded factors).
+- ``route="auto"`` (the default), one symmetric eigenvalue problem, values only. From statistics:
+  Σ sqrt(eig(F1ᵀ Σ2 F1)), F1 a Cholesky factor of Σ1 — literally Σ sqrt(eig(Σ1^{1/2} Σ2 Σ1^{1/2})) with the
+  square root replaced by a factor, and F1ᵀ Σ2 F1 one LAPACK congruence (``sygst``) on the CPU. Where Σ1 or
+  Σ2 is singular (N ≤ d), both are factored with pivots and the factor of lower rank is the one applied, so
+  that no zero eigenvalue has to be told from a small one. From features of at most d/2 samples:
+  Σ sqrt(eig) of the smaller Gram matrix CᵀC or CCᵀ. Eigenvalues are squared singular values, each with an
+  absolute rounding error of about eps·σ_max², so a σ far below σ_max could lose digits; the default stays
+  within 1e-7 of the exact route (tests/test_frechet.py, benchmarks/fid.py measure it: 1e-12 or better
+  from statistics).
 - ``route="exact"``: the singular values of C themselves (an SVD; nothing is squared). From features it never
   forms a covariance: a set with more rows than d is replaced by the triangular R of its QR decomposition,
   which has the same Gram matrix.
@@ -119,25 +119,24 @@ def _covariance_factor(la: LinearAlgebra, sigma: torch.Tensor, name: str, kind: 
     """A factor of the covariance ``sigma``, checking that it is positive semi-definite.
 
     ``kind``: "auto" — pivoted Cholesky where the backend has it, else Cholesky, else the eigen-factor;
-    "cholesky" — Σ must be positive definite; "eigh" — the eigen-factor V Λ^{1/2}. Pivoted and eigen-factors
-    have their columns largest first, which makes the matrices built from them graded (large entries first),
-    the order in which an eigensolver resolves small eigenvalues to their own relative accuracy. Pivots below
-    16·eps·‖Σ‖_F count as zero (‖Σ‖_F bounds λ_max; max diag Σ can be far below it).
-    """
+    "definite" — Cholesky first (faster, no order to apply; for a Σ expected to be positive definite), then as
+    "auto"; "cholesky" — Σ must be positive definite; "eigh" — the eigen-factor V Λ^{1/2}. Pivoted and
+    eigen-factors have their columns largest first, which grades the matrices built from them (large entries
+    first), the order in which an eigensolver resolves small eigenvalues to their own relative accuracy.
+    Pivots below 16·eps·‖Σ‖_F count as zero (‖Σ‖_F bounds λ_max; max diag Σ can be far below it)."""
     scale = _scale_of(sigma)
     sigma = sigma / scale if scale != 1.0 else sigma
     tolerance = 16 * EPS * la.norm(sigma)
-    if kind == "auto":
-        pivoted = la.pivoted_cholesky(sigma, tolerance)
-        if pivoted is not None:
+    steps = {"auto": ("pivoted", "cholesky"), "definite": ("cholesky", "pivoted"), "cholesky": ("cholesky",)}
+    for step in steps.get(kind, ()):
+        if step == "pivoted" and (pivoted := la.pivoted_cholesky(sigma, tolerance)) is not None:
             lower, order, rank = pivoted
             return _Factor(lower=lower, order=order, rank=rank, scale=math.sqrt(scale))
-    if kind != "eigh":
-        lower = la.cholesky(sigma)
-        if lower is not None and float(torch.diagonal(lower).min()) ** 2 > tolerance:  # not rounding-level pivots
-            return _Factor(lower=lower, rank=sigma.shape[0], scale=math.sqrt(scale))
-        if kind == "cholesky":
-            raise ValueError(f"{name} is not numerically positive definite (e.g. N ≤ d); use factor='eigh'")
+        if step == "cholesky" and (lower := la.cholesky(sigma)) is not None:
+            if float(torch.diagonal(lower).min()) ** 2 > tolerance:  # not rounding-level pivots
+                return _Factor(lower=lower, rank=sigma.shape[0], scale=math.sqrt(scale))
+    if kind == "cholesky":
+        raise ValueError(f"{name} is not numerically positive definite (e.g. N ≤ d); use factor='eigh'")
     values, vectors = la.eigh(sigma)
     _check_psd(values, name)
     keep = values > 16 * EPS * max(float(values[-1]), 0.0)
@@ -244,8 +243,42 @@ def frechet_distance(
     return _assemble(mean_term, trace1, trace2, _trace_sqrt_from_covariances(la, s1, s2, route))
 
 
-def _trace_sqrt_from_covariances(la: LinearAlgebra, s1: torch.Tensor, s2: torch.Tensor, route: str) -> float:
-    return _trace_sqrt(la, _covariance_factor(la, s1, "sigma1"), _covariance_factor(la, s2, "sigma2"), route)
+def _trace_sqrt_from_covariances(
+    la: LinearAlgebra, s1: torch.Tensor, s2: torch.Tensor, route: str, definite: bool = True
+) -> float:
+    """tr (Σ1Σ2)^{1/2} from two covariances; ``definite``: Σ1 is expected to be positive definite (N > d)."""
+    if route == "exact":
+        return _trace_sqrt(la, _covariance_factor(la, s1, "sigma1"), _covariance_factor(la, s2, "sigma2"), route)
+    f1 = _covariance_factor(la, s1, "sigma1", "definite" if definite else "auto")
+    if f1.known_rank == s1.shape[0]:
+        # Σ1 positive definite: F1ᵀ Σ2 F1 is positive definite exactly when Σ2 is (Sylvester's law of inertia):
+        # eigenvalues all above rounding show it, and no zero lost in noise, without factoring Σ2.
+        scale2 = _scale_of(s2)
+        values = la.eigvalsh(_congruence(la, f1, s2 / scale2 if scale2 != 1.0 else s2))
+        noise = math.sqrt(s1.shape[0]) * EPS * la.norm(s1) / f1.scale**2 * la.norm(s2) / scale2
+        if float(values[0]) > noise:
+            return float(values.sqrt().sum()) * f1.scale * math.sqrt(scale2)
+    return _trace_sqrt_by_congruence(la, s1, s2, f1, _covariance_factor(la, s2, "sigma2"))
+
+
+def _congruence(la: LinearAlgebra, f: _Factor, sigma: torch.Tensor) -> torch.Tensor:
+    """F̃ᵀ Σ F̃ (r×r, r the factor's rank; F = scale·F̃), lower triangle set: congruent to Σ on F's range."""
+    if f.lower is None:
+        return la.product_tn(f.matrix, la.product_tn(sigma, f.matrix))  # Σ symmetric: Σᵀ F = Σ F
+    return la.triangular_congruence(f.lower, sigma if f.order is None else la.take_symmetric(sigma, f.order), f.rank)
+
+
+def _trace_sqrt_by_congruence(la: LinearAlgebra, s1: torch.Tensor, s2: torch.Tensor, f1: _Factor, f2: _Factor):
+    """Σ sqrt(eig(Fᵀ Σ' F)), F the factor of lower rank, Σ' the other covariance: the non-zero eigenvalues of
+    Σ1Σ2 and none of its zeros (where the ranges of Σ1 and Σ2 are in general position, as for sampled
+    features), so no threshold has to tell zeros from small eigenvalues. Factors of rank ≤ d/2 go the cheaper
+    way of the Gram matrix of F2ᵀ F1 (about d·r1·r2 flops instead of d²·r)."""
+    f, other = (f1, s2) if f1.known_rank <= f2.known_rank else (f2, s1)
+    if 2 * f.known_rank <= s1.shape[0]:
+        return _trace_sqrt(la, f1, f2, "auto")
+    scale = _scale_of(other)
+    values = la.eigvalsh(_congruence(la, f, other / scale if scale != 1.0 else other))
+    return float(values.clamp(min=0).sqrt().sum()) * f.scale * math.sqrt(scale)
 
 
 def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Backend = None) -> float:
@@ -254,8 +287,8 @@ def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Back
     ``route`` and ``backend`` as in :func:`frechet_distance`. Where one set has at most d/2 samples, the
     centred features are their own factors and only an N×M matrix is formed (C = Y Xᵀ costs 2·N·M·d flops,
     less than the N·d² of a covariance); otherwise the covariances are formed and the statistics' route taken
-    (there it costs at most twice as much, and its graded factor keeps the small singular values that
-    squaring raw cross-products loses when N nears d). "exact" never forms a covariance. This is the function
+    (its factors keep the small singular values that squaring raw cross-products loses when N nears d).
+    "exact" never forms a covariance. This is the function
     to call in loops (FID-vs-N, bootstrap): features in, number out.
 
     >>> import numpy as np
@@ -277,7 +310,11 @@ def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Back
     elif 2 * min(n, m) <= d:
         trace_sqrt = _trace_sqrt(la, _raw_factor(xc), _raw_factor(yc), route)
     else:
-        trace_sqrt = _trace_sqrt_from_covariances(la, la.covariance(xc), la.covariance(yc), route)
+        # The trace term is symmetric in the two sets: the larger one goes first, Σ1 positive definite if N > d.
+        larger, smaller = (xc, yc) if n >= m else (yc, xc)
+        trace_sqrt = _trace_sqrt_from_covariances(
+            la, la.covariance(larger), la.covariance(smaller), route, definite=max(n, m) > d
+        )
     return _assemble(mean_term, trace1, trace2, trace_sqrt)
 
 
@@ -300,7 +337,7 @@ def trace_sqrt_symmetric(sigma1: Array, sigma2: Array, factor: str = "auto", bac
     s1, s2 = as_tensors(s1, s2)
     la = linear_algebra(backend, s1)
     f1, f2 = _covariance_factor(la, s1, "sigma1", factor), _covariance_factor(la, s2, "sigma2", factor)
-    return _trace_sqrt(la, f1, f2, "auto")
+    return _trace_sqrt_by_congruence(la, s1, s2, f1, f2)
 
 
 def trace_sqrt_exact(f1: Array, f2: Array, backend: Backend = None) -> float:

@@ -4,10 +4,11 @@
 values) and never calls a library directly. Two implementations, float64 torch tensors in and out:
 
 - :class:`SciPyLinearAlgebra` (``backend="numpy"``, the default for CPU tensors): SciPy's BLAS and LAPACK on
-  numpy views of the tensors, element-wise work in numpy on the calling thread. It has the kernels torch lacks:
-  BLAS ``syrk`` (a product of a matrix with its own transpose, half the flops) and LAPACK's rank-revealing
-  pivoted Cholesky ``dpstrf`` (a singular covariance of rank r gives a d×r factor). It also keeps the CPU work
-  on one thread pool: torch's pool (MKL / OpenMP) woken between SciPy's calls competes with it for the cores.
+  numpy views of the tensors where torch has no such kernel — BLAS ``syrk`` (a product of a matrix with its
+  own transpose, half the flops), LAPACK's rank-revealing pivoted Cholesky ``dpstrf`` (a singular covariance
+  of rank r gives a d×r factor) — or where they are faster (products and eigenvalues of small matrices); torch
+  (MKL in its wheels) for the rest. Which kernel is faster was measured (benchmarks/fid.py); two libraries'
+  thread pools woken one after the other also compete for the cores, so each route stays in one where it can.
 - :class:`TorchLinearAlgebra` (``backend="torch"``, the only one for CUDA tensors): the same operations in torch,
   on the tensors' device. Tests run it on CPU tensors against the SciPy one, where no GPU is.
 
@@ -85,6 +86,26 @@ class LinearAlgebra:
         """x[index], a new tensor."""
         return x[index]
 
+    def take_symmetric(self, s: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        """s[order][:, order], a new tensor."""
+        return s[order][:, order]
+
+    def triangular_congruence(self, lower: torch.Tensor, s: torch.Tensor, rank: int) -> torch.Tensor:
+        """The leading rank×rank block of Lᵀ s L for symmetric s and lower-triangular L (d×d, its columns from
+        ``rank`` on zero); only its lower triangle need be set.
+
+        Blocks of columns skip the triangle's zeros: 4/3·d³ flops in matrix products, where two plain products
+        take 4·d³ (torch has no triangular product)."""
+        d, step = s.shape[0], 256
+        part = lower[:, :rank]
+        product = torch.empty((d, rank), dtype=s.dtype, device=s.device)  # s L
+        for j in range(0, rank, step):  # columns j: of L are zero above row j
+            torch.matmul(s[:, j:], part[j:, j:j + step], out=product[:, j:j + step])
+        result = torch.zeros((rank, rank), dtype=s.dtype, device=s.device)
+        for i in range(0, rank, step):  # rows i:i+step of Lᵀ (s L), up to the diagonal
+            torch.matmul(part[i:, i:i + step].T, product[i:, :i + step], out=result[i:i + step, :i + step])
+        return result
+
     def triangular_tn(self, lower: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Lᵀ b for lower-triangular L (d×d): half the flops of a general product."""
         return lower.T @ b
@@ -138,6 +159,11 @@ class TorchLinearAlgebra(LinearAlgebra):
         return torch.linalg.qr(x, mode="r").R
 
 
+# Below this size SciPy's eigensolver is the faster one (equal near 1200, SciPy 1.15× at 500): it also keeps the
+# whole computation on OpenBLAS's threads, which torch's pool, woken in between, would compete with.
+_TORCH_EIGVALSH_FROM = 1280
+
+
 def _fortran(a: np.ndarray) -> tuple[np.ndarray, int]:
     """``a`` in Fortran order for BLAS without a copy where possible, and 1 if the array returned is aᵀ."""
     if a.flags.f_contiguous:
@@ -147,7 +173,10 @@ def _fortran(a: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asfortranarray(a), 0
 
 
-class SciPyLinearAlgebra(LinearAlgebra):
+class SciPyLinearAlgebra(TorchLinearAlgebra):
+    """The CPU backend: SciPy's kernels where torch has none or they are faster here, torch's for the rest
+    (Cholesky, the congruence, large eigenproblems: MKL in torch's wheels)."""
+
     name = "numpy"
 
     def check_device(self, t):
@@ -206,6 +235,10 @@ class SciPyLinearAlgebra(LinearAlgebra):
         return torch.from_numpy(blas.dsyrk(1.0, fc / scale, trans=trans, lower=1))
 
     def eigvalsh(self, g):
+        if g.shape[0] > _TORCH_EIGVALSH_FROM:
+            # torch's eigensolver, 1.35× SciPy's OpenBLAS one at 2048 (the floor rows of benchmarks/fid.py); it
+            # reads the lower triangle, and takes a Fortran-ordered g without a copy.
+            return super().eigvalsh(g)
         from scipy.linalg import eigh
 
         return torch.from_numpy(eigh(g.numpy(), lower=True, eigvals_only=True, overwrite_a=True, check_finite=False))
@@ -220,13 +253,6 @@ class SciPyLinearAlgebra(LinearAlgebra):
         from scipy.linalg import svdvals
 
         return torch.from_numpy(svdvals(c.numpy(), check_finite=False))
-
-    def cholesky(self, s):
-        from scipy.linalg import lapack
-
-        # s symmetric: its C-ordered array read in Fortran order is s again; clean=1 zeroes the upper part.
-        lower, info = lapack.dpotrf(s.numpy().T, lower=1, clean=1)
-        return torch.from_numpy(lower) if info == 0 else None
 
     def pivoted_cholesky(self, s, tolerance):
         from scipy.linalg import lapack
@@ -259,6 +285,10 @@ class SciPyLinearAlgebra(LinearAlgebra):
 
     def take_rows(self, x, index):
         return torch.from_numpy(np.take(x.numpy(), index.numpy(), axis=0))
+
+    def take_symmetric(self, s, order):
+        index = order.numpy()
+        return torch.from_numpy(np.take(np.take(s.numpy(), index, axis=0), index, axis=1))
 
     def triangular_tn(self, lower, b):
         from scipy.linalg import blas
