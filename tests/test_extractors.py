@@ -235,6 +235,44 @@ def test_in_place_relus_and_channels_last_keep_taps_and_gradients(random_weights
     torch.testing.assert_close(got_x.grad, ref_x.grad, rtol=1e-9, atol=1e-10 * float(ref_x.grad.abs().max()))
 
 
+def test_channels_last_weight_copies_follow_the_weights(random_weights, monkeypatch):
+    """Channels-last CPU passes convolve with a channels-last copy of each weight, made once: it must follow
+    weights overwritten in place (load_state_dict) or replaced (assign=True) and a cast, and a copy of the
+    module (shared_copy's deepcopy) starts without it. A stale copy would be a silently wrong number."""
+    extractor = copy.deepcopy(get_extractor("alexnet", layers=("relu2",)))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    def both_layouts():
+        monkeypatch.setattr(extractor, "channels_last_from_pixels", 0)
+        fast = extractor(x.to(extractor.mean.dtype))["relu2"]
+        monkeypatch.setattr(extractor, "channels_last_from_pixels", 2 ** 40)
+        return fast, extractor(x.to(extractor.mean.dtype))["relu2"]
+
+    def assert_same(fast, reference):  # float32 in two layouts: equal up to rounding of sums of ~1e3 terms
+        torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5 * float(reference.abs().max()))
+
+    first, reference = both_layouts()
+    assert_same(first, reference)
+    assert len(extractor._channels_last_weights) == 2  # conv1, conv2
+
+    halved = {k: v * 0.5 if k.endswith("weight") else v for k, v in extractor.state_dict().items()}
+    extractor.load_state_dict(halved)
+    fast, reference = both_layouts()
+    assert_same(fast, reference)
+    assert not torch.allclose(fast, first, rtol=1e-3)
+
+    extractor.load_state_dict({k: v * 3.0 for k, v in halved.items()}, assign=True)
+    fast, reference = both_layouts()
+    assert_same(fast, reference)
+
+    extractor.double()
+    assert len(extractor._channels_last_weights) == 0  # no float32 copies pinned after the cast
+    fast, reference = both_layouts()
+    assert fast.dtype == torch.float64
+    torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)
+    assert len(copy.deepcopy(extractor)._channels_last_weights) == 0
+
+
 def test_large_cpu_passes_run_channels_last(random_weights):
     vgg, squeeze = get_extractor("vgg16", layers=("relu1_2",)), get_extractor("squeezenet")
     channels_last = torch.channels_last
