@@ -3,7 +3,8 @@
 A helper of ``losses.py`` and ``dists.py``, not a benchmark itself. Each round calls every contender once, in an order that rotates from
 round to round, so that a change of machine load during the run hits all of them alike; the figure kept is
 each one's fastest call, the one the other processes disturbed least (a median still moves with the load).
-The load average is printed before and after a table: figures measured above 0.5 are not for the README.
+The load average is printed before and after a table, with the CPU time other processes took: figures measured
+while they took over 0.5 CPUs are not for the README.
 """
 from __future__ import annotations
 
@@ -14,15 +15,58 @@ from typing import Callable
 import torch
 
 IDLE_LOAD = 0.5
+_window: dict[str, float] = {}
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux's /proc/stat), None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    times = os.times()  # every thread of this process
+    return times.user + times.system
+
+
+def _others_since(window: dict[str, float]) -> float:
+    """CPUs' worth of work by other processes since ``window`` was opened: all busy time minus our own."""
+    busy, wall = _busy_seconds(), time.perf_counter()
+    return max(0.0, (busy - window["busy"]) - (_own_seconds() - window["own"])) / (wall - window["wall"])
+
+
+def _open_window() -> dict[str, float]:
+    return {"busy": _busy_seconds(), "own": _own_seconds(), "wall": time.perf_counter()}
 
 
 def load_line(when: str) -> str:
-    """``load average before: 0.12 0.30 0.41``, plus a warning line when the 1-minute load is above 0.5."""
+    """``load average before: 0.12 0.30 0.41 …``, with what other processes used, and a warning line above 0.5.
+
+    The load average counts this benchmark's own threads too (after a table, or before the next one, they
+    raise it to about their number), so the warning rests on the CPU time of the *other* processes, read from
+    /proc/stat less this process's own: over one second before a table, over the table itself after it.
+    Where /proc/stat is missing, the 1-minute load average stands in for it.
+    """
     one, five, fifteen = os.getloadavg()
     line = f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} CPUs)"
-    if one > IDLE_LOAD:
-        line += (f"\nWARNING: load {one:.2f} > {IDLE_LOAD}: other processes share the CPU; these figures are "
-                 "not for the README (the ratios are still interleaved, the absolute figures are not idle)")
+    others = one
+    if _busy_seconds() is not None:
+        if when == "before":
+            sample = _open_window()
+            time.sleep(1.0)
+            others = _others_since(sample)
+            line += f"; other processes {others:.2f} CPUs over the last second"
+            _window.update(_open_window())
+        elif _window:
+            others = _others_since(_window)
+            line += f"; other processes {others:.2f} CPUs during the table (this run's own threads are in the load)"
+    if others > IDLE_LOAD:
+        line += (f"\nWARNING: other processes use {others:.2f} CPUs > {IDLE_LOAD}: these figures are not for the "
+                 "README (the ratios are still interleaved, the absolute figures are not idle)")
     return line
 
 

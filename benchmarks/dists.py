@@ -6,8 +6,8 @@
 Both sides load the same VGG16 checkpoint (a seeded random one written to a temporary TORCH_HOME, since
 no pretrained file can be downloaded here; timing does not depend on the values) and the real alpha/beta.
 Timing (``_timing.py``): the two sides' calls interleave, each figure is the fastest of ``--repeats`` calls,
-and the load average is printed before and after, with a warning above 0.5 (such figures are not for the
-README).
+and the load average is printed before and after, with the CPU time other processes took and a warning
+where it exceeds 0.5 CPUs (such figures are not for the README).
 Targets: ratio ≥ 1.0 on a CPU, ≥ 1.5 on a GPU at 256 px. Printed, never asserted.
 """
 from __future__ import annotations

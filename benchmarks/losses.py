@@ -12,8 +12,8 @@
    Target: ratio ≥ 1.0.
 
 Timing (``_timing.py``): the contenders' calls interleave, each figure is the fastest of ``--repeats`` calls,
-and the load average is printed before and after each table, with a warning above 0.5 (such figures are not
-for the README). Both sides load the same backbone checkpoints: seeded random torchvision weights written
+and the load average is printed before and after each table, with the CPU time other processes took and a
+warning where it exceeds 0.5 CPUs (such figures are not for the README). Both sides load the same backbone checkpoints: seeded random torchvision weights written
 under the published file names into a temporary TORCH_HOME (no pretrained file can be downloaded here; timing
 does not depend on the values), plus lpips's real lin weights. The largest difference between the two sides'
 values is printed as a check. ``--channels-last`` (model and inputs) and ``--autocast`` apply to both sides
