@@ -2,6 +2,7 @@
 the targets of issue 15 with their measured ratios.
 
     python benchmarks/fid.py [--ns 500 2000 10000] [--d 2048] [--repeats 3] [--quick] [--threads N]
+    python benchmarks/fid.py --parts [--ns 2000 10000]     # the default's steps from statistics, each alone
 
 Rows (float64, CPU unless --device cuda, one process, one run):
 
@@ -206,6 +207,46 @@ def targets(results: list[dict]) -> None:
     print("\n".join(lines))
 
 
+def parts(ns: list[int], d: int) -> None:
+    """The default route's steps from statistics on the CPU, each timed alone (fastest of 5, after a pause that
+    lets every thread pool go idle): what the route costs at the least, against the floor of the same run."""
+    from percept_lib.metrics.linalg import EPS, SciPyLinearAlgebra
+
+    la = SciPyLinearAlgebra()
+
+    def alone(fn):
+        best = float("inf")
+        for _ in range(5):
+            time.sleep(0.3)
+            start = time.perf_counter()
+            result = fn()
+            best = min(best, time.perf_counter() - start)
+        return best, result
+
+    for n in ns:
+        f1, f2 = inception_like(n, d, seed=1), inception_like(n, d, seed=2, shift=0.05)
+        s1, s2 = (torch.from_numpy(np.cov(f, rowvar=False)) for f in (f1, f2))
+        k = min(n, d)
+        gram = torch.from_numpy(f1[:k, :k].T @ f1[:k, :k])  # the floor rows' matrix
+        floor, _ = alone(lambda: torch.linalg.eigvalsh(gram))
+        steps = {}
+        steps["Cholesky of Σ1"], lower = alone(lambda: la.cholesky(s1))
+        if lower is not None:  # Σ1 positive definite: Σ2 only enters the congruence
+            rank, other = d, s2
+        else:  # both factored with pivots (Σ2's rank decides which factor is applied; here they are equal)
+            steps["pivoted Cholesky of Σ1"], (lower, order, rank) = alone(
+                lambda: la.pivoted_cholesky(s1, 16 * EPS * la.norm(s1)))
+            steps["pivoted Cholesky of Σ2"], _ = alone(lambda: la.pivoted_cholesky(s2, 16 * EPS * la.norm(s2)))
+            steps["permutation of Σ2"], other = alone(lambda: la.take_symmetric(s2, order))
+        steps["congruence F1ᵀ Σ2 F1"], m = alone(lambda: la.triangular_congruence(lower, other, rank))
+        steps["eigenvalues"], _ = alone(lambda: la.eigvalsh(m))
+        print(f"\nN = {n}, d = {d}: the default route's steps from statistics, each alone (floor {floor:.3f} s)")
+        for name, seconds in steps.items():
+            print(f"  {name:<26}{seconds:>8.3f} s{seconds / floor:>7.2f}× floor")
+        total = sum(steps.values())
+        print(f"  {'sum':<26}{total:>8.3f} s{total / floor:>7.2f}× floor")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ns", type=int, nargs="+", default=None, help="sample sizes (default 500 2000 10000)")
@@ -215,8 +256,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="device for the torch-based rows (ours, torchmetrics)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS / torch threads for every implementation")
     parser.add_argument("--no-sqrtm", action="store_true", help="skip pytorch-fid and clean-fid (never the fastest)")
+    parser.add_argument("--parts", action="store_true", help="instead: the default route's steps, each timed alone")
     args = parser.parse_args()
     ns = args.ns or ([500, 2000] if args.quick else [500, 2000, 10000])
+    if args.parts:
+        parts([n for n in ns if n >= 2000] or ns, args.d)
+        return
     repeats = 2 if args.quick else args.repeats
     device = torch.device(args.device)
     print(f"d = {args.d}, N ∈ {ns}, device {device}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, "
