@@ -22,7 +22,7 @@ Two routes:
 
 - ``route="auto"`` (the default), one symmetric eigenvalue problem, values only. From statistics:
   Σ sqrt(eig(F1ᵀ Σ2 F1)), F1 a Cholesky factor of Σ1 — literally Σ sqrt(eig(Σ1^{1/2} Σ2 Σ1^{1/2})) with the
-  square root replaced by a factor, and F1ᵀ Σ2 F1 one LAPACK congruence (``sygst``) on the CPU. Where Σ1 or
+  square root replaced by a factor, and F1ᵀ Σ2 F1 one congruence by triangular blocks. Where Σ1 or
   Σ2 is singular (N ≤ d), both are factored with pivots and the factor of lower rank is the one applied, so
   that no zero eigenvalue has to be told from a small one. From features of at most d/2 samples:
   Σ sqrt(eig) of the smaller Gram matrix CᵀC or CCᵀ. Eigenvalues are squared singular values, each with an
@@ -288,8 +288,8 @@ def fid_from_features(f1: Array, f2: Array, route: Route = "auto", backend: Back
     centred features are their own factors and only an N×M matrix is formed (C = Y Xᵀ costs 2·N·M·d flops,
     less than the N·d² of a covariance); otherwise the covariances are formed and the statistics' route taken
     (its factors keep the small singular values that squaring raw cross-products loses when N nears d).
-    "exact" never forms a covariance. This is the function
-    to call in loops (FID-vs-N, bootstrap): features in, number out.
+    "exact" never forms a covariance. This is the function to call in loops (FID-vs-N, bootstrap): features
+    in, number out.
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).standard_normal((100, 8))
