@@ -3,6 +3,8 @@ torch-fidelity in the same run, then percept_lib alone at a size the references 
 
     python benchmarks/prdc.py [--n 10000] [--large 50000] [--d 768] [--k 5] [--repeats 3] [--quick]
 
+Then the two ks of ``python -m percept_lib prdc`` (3 and 5) in one call against two, and --large.
+
 Rows (float32 features, as extractors give them; k = 5; N real against N generated):
 
 - prdc package    ``compute_prdc(real, fake, nearest_k=k)``: all four metrics from three full N×N distance
@@ -132,6 +134,21 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def two_ks(real: np.ndarray, fake: np.ndarray, repeats: int) -> None:
+    """The folder command's papers' ks (precision and recall at 3, density and coverage at 5): one call with
+    ``precision_recall_k=3`` against the two calls it replaces, interleaved."""
+    from percept_lib.metrics import precision_recall, prdc
+
+    x, y = torch.from_numpy(real), torch.from_numpy(fake)
+    seconds = compare({
+        "two calls": lambda: (prdc(x, y, k=5), precision_recall(x, y, k=3)),
+        "one call": lambda: prdc(x, y, k=5, precision_recall_k=3),
+    }, torch.device("cpu"), repeats=repeats)
+    print(f"\nprecision/recall at k = 3 with density/coverage at k = 5: prdc + precision_recall "
+          f"{seconds['two calls']:.2f} s, prdc(precision_recall_k=3) {seconds['one call']:.2f} s "
+          f"({seconds['two calls'] / seconds['one call']:.2f}× faster, one search per set)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -178,6 +195,7 @@ def main() -> None:
         print(f"[{verdict(memory_share <= 0.1)}] ≤ 1/10 of its peak memory: {memory_share:.3f} "
               f"({memory['percept_lib']['peak_mb']:.0f} MB vs {memory[fastest]['peak_mb']:.0f} MB)")
 
+    two_ks(real, fake, args.repeats)
     if args.large:
         print(f"\npercept_lib alone, N = {args.large} real vs {args.large} generated (one run, fresh process):")
         row = in_subprocess("percept_lib", args.large, args.d, args.k)

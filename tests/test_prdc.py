@@ -91,6 +91,25 @@ def test_precision_recall_equals_torch_fidelity(sets, k):
     assert abs(ours["precision"] - ours["recall"]) > 0.01  # so that a swap of roles would show
 
 
+def test_two_ks_share_one_search_and_give_each_ks_own_numbers(sets, monkeypatch):
+    """precision_recall_k: precision and recall at their paper's k = 3 next to density and coverage at k = 5,
+    each equal to the prdc package at its k, from the blocks of one single-k call (a spy counts them)."""
+    real, fake = sets
+    knn = importlib.import_module("percept_lib.metrics.knn")
+    screened, calls = knn._screened_block, []
+    monkeypatch.setattr(knn, "_screened_block", lambda *args: calls.append(1) or screened(*args))
+    single = prdc(real, fake, k=5, chunk_size=128)
+    blocks_single_k = len(calls)
+    both = prdc(real, fake, k=5, precision_recall_k=3, chunk_size=128)
+    assert len(calls) == 2 * blocks_single_k
+    at3, at5 = reference(real, fake, 3), reference(real, fake, 5)
+    assert (both["precision"], both["recall"]) == (at3["precision"], at3["recall"])
+    assert (both["density"], both["coverage"]) == (at5["density"], at5["coverage"]) == \
+        (single["density"], single["coverage"])
+    assert dict(precision_recall(real, fake, k=3)) == {n: both[n] for n in ("precision", "recall")}
+    assert (both.k, both.precision_recall_k) == (5, 3) and "precision/recall k=3" in repr(both)
+
+
 def test_swapping_the_sets_swaps_precision_with_recall(sets):
     real, fake = sets
     forward, backward = precision_recall(real, fake), precision_recall(fake, real)

@@ -140,8 +140,9 @@ def _row_sq_distances(s: ScreenedSet, i: int, block: int) -> torch.Tensor:
     ])
 
 
-def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
-    """Squared distance from each sample to its k-th nearest other sample in its own set (float64).
+def kth_neighbour_sq_radii(s: ScreenedSet, ks: tuple[int, ...], block: int) -> torch.Tensor:
+    """Squared distance from each sample to its k-th nearest other sample in its own set (float64), for each k
+    of ``ks`` from one search: a (len(ks), N) tensor.
 
     As prdc's radius: the (k+1)-th smallest distance of the row, the sample itself (distance 0) included, so a
     duplicate of the sample counts as a neighbour. Within-set distances are symmetric: each block above the
@@ -149,7 +150,7 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
     """
     n, d = s.features.shape
     device = s.features.device
-    kept = min(k + 1 + EXTRA_CANDIDATES, n)
+    kept = min(max(ks) + 1 + EXTRA_CANDIDATES, n)
     values = torch.full((n, kept), float("inf"), dtype=s.augmented.dtype, device=device)
     indices = torch.zeros((n, kept), dtype=torch.long, device=device)
     scratch = _Scratch(min(block, n), device, s.augmented.dtype, buffers=2)
@@ -162,7 +163,13 @@ def kth_neighbour_sq_radii(s: ScreenedSet, k: int, block: int) -> torch.Tensor:
                 # topk along the other dimension reads with a stride; a transposed copy is faster
                 transposed = scratch.float(1, d2.shape[1], d2.shape[0]).copy_(d2.T)
                 _keep_smallest(values, indices, cols, transposed, rows.start)
+    return torch.stack([_proven_radii(s, values, indices, k, block) for k in ks])
 
+
+def _proven_radii(s: ScreenedSet, values: torch.Tensor, indices: torch.Tensor, k: int, block: int) -> torch.Tensor:
+    """The exact (k+1)-th smallest distance of each row, from its smallest screened candidates."""
+    n, d = s.features.shape
+    kept = values.shape[1]
     # The (k+1)-th smallest true distance R lies within ``band`` of the (k+1)-th smallest screened one, v.
     # A candidate screened more than 2·band below v is certainly below R, one more than 2·band above v certainly
     # above it: they enter the selection as −inf and +inf, and only the few in between (usually the (k+1)-th
@@ -267,26 +274,32 @@ class _Tally:
         return self
 
 
-def ball_memberships(real: ScreenedSet, fake: ScreenedSet, real_sq_radii, fake_sq_radii, block: int) -> _Tally:
+def ball_memberships(real: ScreenedSet, fake: ScreenedSet, radii: list[tuple[torch.Tensor, torch.Tensor]],
+                     block: int) -> list[_Tally]:
     """Every real sample against every generated one, a block at a time; each block's screened distances
-    serve both tests, against the real balls (a radius per row) and the generated balls (one per column)."""
+    serve every test: against the real balls (a radius per row) and the generated balls (one per column), for
+    each (real radii, generated radii) pair of ``radii`` (one per k), each with its own tally."""
     n, d = real.features.shape
     m = len(fake)
     dtype = real.augmented.dtype
     coefficient = bound_coefficient(d, dtype)
     real_band = coefficient * (real.sq_norms + fake.sq_norms.max())
     fake_band = coefficient * (fake.sq_norms + real.sq_norms.max())
-    real_low, real_high = _float_below(real_sq_radii - real_band, dtype), _float_above(real_sq_radii + real_band, dtype)
-    fake_low, fake_high = _float_below(fake_sq_radii - fake_band, dtype), _float_above(fake_sq_radii + fake_band, dtype)
-
-    tally = _Tally(real, fake, real_sq_radii, fake_sq_radii)
+    tallies, thresholds = [], []
+    for real_sq_radii, fake_sq_radii in radii:
+        tallies.append(_Tally(real, fake, real_sq_radii, fake_sq_radii))
+        thresholds.append((
+            (_float_below(real_sq_radii - real_band, dtype), _float_above(real_sq_radii + real_band, dtype)),
+            (_float_below(fake_sq_radii - fake_band, dtype), _float_above(fake_sq_radii + fake_band, dtype)),
+        ))
     scratch = _Scratch(min(block, max(n, m)), real.features.device, dtype, buffers=1)
     for cols in blocks(m, block):
         right = fake.right(cols)  # built once per column block
         for rows in blocks(n, block):
             d2 = _screened_block(real, rows, right, scratch)
-            for kind, (low, high) in enumerate(((real_low, real_high), (fake_low, fake_high))):
-                certain, unsure = _pairs_near(d2, low, high, rows, cols, per_row=kind == 0)
-                tally.add(kind, *certain)
-                tally.add_unsure(kind, *unsure)
-    return tally.decide()
+            for tally, kinds in zip(tallies, thresholds):
+                for kind, (low, high) in enumerate(kinds):
+                    certain, unsure = _pairs_near(d2, low, high, rows, cols, per_row=kind == 0)
+                    tally.add(kind, *certain)
+                    tally.add_unsure(kind, *unsure)
+    return [tally.decide() for tally in tallies]

@@ -40,16 +40,21 @@ DEFAULT_CHUNK = 2048  # rows and columns per block: a 2048×2048 float32 block i
 class PRDC(dict):
     """The metrics as a plain mapping (``result["precision"]``), plus the sizes and k they were computed with.
 
-    ``n_real`` and ``n_fake`` are the sizes of the real and generated sets, ``k`` the neighbourhood size.
+    ``n_real`` and ``n_fake`` are the sizes of the real and generated sets, ``k`` the neighbourhood size,
+    ``precision_recall_k`` that of precision and recall where it differs.
     """
 
-    def __init__(self, values: dict[str, float], n_real: int, n_fake: int, k: int):
+    def __init__(self, values: dict[str, float], n_real: int, n_fake: int, k: int,
+                 precision_recall_k: int | None = None):
         super().__init__(values)
         self.n_real, self.n_fake, self.k = n_real, n_fake, k
+        self.precision_recall_k = k if precision_recall_k is None else precision_recall_k
 
     def __repr__(self) -> str:
         values = ", ".join(f"{name}={value:.4f}" for name, value in self.items())
-        return f"PRDC({values}; real N={self.n_real}, generated M={self.n_fake}, k={self.k})"
+        ks = f"k={self.k}" + (f", precision/recall k={self.precision_recall_k}"
+                              if self.precision_recall_k != self.k else "")
+        return f"PRDC({values}; real N={self.n_real}, generated M={self.n_fake}, {ks})"
 
 
 def _check_k(k, n_real: int, n_fake: int) -> int:
@@ -108,9 +113,11 @@ def _checked_rows(t: torch.Tensor, original, name: str):
     return rows_as_float64
 
 
-def _balls(real: Array, fake: Array, k, chunk_size):
+def _balls(real: Array, fake: Array, ks: tuple, chunk_size):
+    """The ball memberships at each k of ``ks`` (one tally per k) from one neighbour search per set and one
+    pass over the real × generated blocks; the sizes; the checked ks."""
     x, y = _feature_pair(real, fake)
-    k = _check_k(k, x.shape[0], y.shape[0])
+    ks = tuple(_check_k(k, x.shape[0], y.shape[0]) for k in ks)
     block = _check_chunk(chunk_size)
     dtype = screen_dtype(x.device)
     # Distances do not change under a common shift; centring on the midpoint of the two means keeps the
@@ -118,12 +125,12 @@ def _balls(real: Array, fake: Array, k, chunk_size):
     centre = (x.sum(0, dtype=torch.float64) / len(x) + y.sum(0, dtype=torch.float64) / len(y)) / 2
     real_set = ScreenedSet.build(x, centre, dtype, _checked_rows(x, real, "real"))
     fake_set = ScreenedSet.build(y, centre, dtype, _checked_rows(y, fake, "fake"))
-    real_radii = kth_neighbour_sq_radii(real_set, k, block)
-    fake_radii = kth_neighbour_sq_radii(fake_set, k, block)
-    return ball_memberships(real_set, fake_set, real_radii, fake_radii, block), x.shape[0], y.shape[0], k
+    radii = list(zip(kth_neighbour_sq_radii(real_set, ks, block), kth_neighbour_sq_radii(fake_set, ks, block)))
+    return ball_memberships(real_set, fake_set, radii, block), x.shape[0], y.shape[0], ks
 
 
-def prdc(real: Array, fake: Array, k: int = 5, *, chunk_size: int = DEFAULT_CHUNK) -> PRDC:
+def prdc(real: Array, fake: Array, k: int = 5, *, precision_recall_k: int | None = None,
+         chunk_size: int = DEFAULT_CHUNK) -> PRDC:
     """Precision, recall, density and coverage of generated features ``fake`` against real features ``real``.
 
     ``real``: N×d features of real images (they define the manifold of precision, density, coverage);
@@ -131,6 +138,9 @@ def prdc(real: Array, fake: Array, k: int = 5, *, chunk_size: int = DEFAULT_CHUN
     default. Returns a :class:`PRDC` mapping with ``precision``, ``recall``, ``density``, ``coverage``, equal to
     ``prdc.compute_prdc(real, fake, nearest_k=k)``. numpy or torch in (CUDA tensors are processed on their
     device), float64 decisions inside; ``chunk_size`` rows and columns per block bound the memory.
+    ``precision_recall_k``: precision and recall at this k instead (3, Kynkäänniemi et al.'s, next to Naeem et
+    al.'s 5 for density and coverage), the same numbers as :func:`precision_recall` gives, from the same
+    neighbour searches and pass over the sets as density and coverage: no work is done twice.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -139,13 +149,15 @@ def prdc(real: Array, fake: Array, k: int = 5, *, chunk_size: int = DEFAULT_CHUN
     >>> sorted(result), result.n_real, result.n_fake
     (['coverage', 'density', 'precision', 'recall'], 500, 400)
     """
-    balls, n, m, k = _balls(real, fake, k, chunk_size)
+    ks = (k,) if precision_recall_k is None or precision_recall_k == k else (k, precision_recall_k)
+    tallies, n, m, ks = _balls(real, fake, ks, chunk_size)
+    balls, pr = tallies[0], tallies[-1]
     return PRDC({
-        "precision": float(balls.fake_in_real_ball.double().mean()),
-        "recall": float(balls.real_in_fake_ball.double().mean()),
-        "density": balls.pairs_in_real_balls / (k * m),
+        "precision": float(pr.fake_in_real_ball.double().mean()),
+        "recall": float(pr.real_in_fake_ball.double().mean()),
+        "density": balls.pairs_in_real_balls / (ks[0] * m),
         "coverage": float(balls.real_ball_holds_fake.double().mean()),
-    }, n_real=n, n_fake=m, k=k)
+    }, n_real=n, n_fake=m, k=ks[0], precision_recall_k=ks[-1])
 
 
 def precision_recall(real: Array, fake: Array, k: int = 3, *, chunk_size: int = DEFAULT_CHUNK) -> PRDC:
@@ -157,7 +169,7 @@ def precision_recall(real: Array, fake: Array, k: int = 3, *, chunk_size: int = 
     :func:`prdc` gives at this k, and as torch-fidelity's ``prc_features_to_metric(fake, real)`` (generated
     first, version ≥ 0.4) except on exact ties (see the module docstring).
     """
-    balls, n, m, k = _balls(real, fake, k, chunk_size)
+    (balls,), n, m, (k,) = _balls(real, fake, (k,), chunk_size)
     return PRDC({
         "precision": float(balls.fake_in_real_ball.double().mean()),
         "recall": float(balls.real_in_fake_ball.double().mean()),

@@ -78,7 +78,7 @@ def prdc_folders(real, generated, k=None, *, extractor="inception-fid", layer=No
     with ``n`` the real set's size and ``n_reference`` the generated set's (the arguments' order, as
     :func:`~.folders.fid_folders`), ``details["k"]`` its k.
     """
-    from ..metrics.prdc import precision_recall, prdc
+    from ..metrics.prdc import prdc
 
     k_pr, k_dc = prdc_k(k)
     need = max(k_pr, k_dc) + 1
@@ -91,9 +91,7 @@ def prdc_folders(real, generated, k=None, *, extractor="inception-fid", layer=No
     y, _ = sharded_features(generated, spec, options)
     for folder, features in ((real, x), (generated, y)):
         _check_count(folder, len(features), need, f"k = {max(k_pr, k_dc)}", fix, readable=True)
-    values = dict(prdc(x, y, k=k_dc))
-    if k_pr != k_dc:
-        values.update(precision_recall(x, y, k=k_pr))
+    values = prdc(x, y, k=k_dc, precision_recall_k=k_pr)  # one neighbour search per set serves both ks
     sources = (str(real), str(generated))
     amp = {"amp": True} if options.amp else {}
     return {name: MetricResult(name, float(values[name]), len(x), len(y), None, sources, spec.label, spec.resize,
