@@ -166,6 +166,14 @@ def test_cli_json_csv_db_and_no_silent_overwrite(folders, tmp_path, capsys, rand
     assert "--force" in capsys.readouterr().err and out_csv.read_text() == before
     assert cli(["pairs", str(test), str(ref), "--metrics", "sharpness", "--no-progress"]) == 2
     assert "choose from" in capsys.readouterr().err
+    # One result per metric with its signature, as the history recorded it: `compare` reads the JSON file.
+    history = {row["metric"]: row["signature"] for row in read_history(db)}
+    assert {r["metric"]: r["signature"] for r in summary["results"]} == history
+    assert all("|w:none|" in signature for signature in history.values())  # pixel metrics: no weights to name
+    saved = tmp_path / "pairs.json"
+    saved.write_text(json.dumps(summary))
+    assert cli(["compare", str(saved), str(saved)]) == 0
+    assert "signatures agree" in capsys.readouterr().out
 
 
 def test_ms_ssim_is_a_pair_metric_when_named(tmp_path, capsys):

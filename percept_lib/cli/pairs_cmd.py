@@ -65,6 +65,7 @@ def _summary_lines(result) -> list[str]:
     lines += [f"{metric:<8} {s['n']:>5} {cell(s['mean']):>10} {cell(s['std']):>10} {cell(s['median']):>10}  "
               f"[{cell(s['ci_low'])}, {cell(s['ci_high'])}]" for metric, s in result.summary.items()]
     lines += [f"note: {note}" for note in result.notes]
+    lines += ["signatures:", *(f"  {r.signature}" for r in result.results(result.folders, result.resize_to))]
     if result.skipped:
         lines.append(f"skipped {len(result.skipped)} pair(s):")
         lines += [f"  {s['path']}: {s['reason']}" for s in result.skipped[:SHOWN_SKIPS]]

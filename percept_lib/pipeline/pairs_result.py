@@ -69,6 +69,9 @@ def cell(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+LEARNED_METRICS = ("lpips", "dists")  # the pair metrics computed by a network, with weights to name
+
+
 @dataclass
 class PairsResult:
     """Per-pair rows (``path`` plus one column per metric), the per-metric summary, and the pairs left out.
@@ -119,6 +122,8 @@ class PairsResult:
             "n": self.n, "n_skipped": len(self.skipped), "metrics": list(self.metrics), "summary": self.summary,
             "notes": self.notes, "skipped": self.skipped, "only_in_test": self.only_in_test,
             "only_in_reference": self.only_in_reference, "weights": self.weights_label, "rows": self.rows,
+            # one result per metric, each with its evaluation signature: what `compare` reads
+            "results": [r.to_dict() for r in self.results(self.folders, self.resize_to)],
         }
 
     def results(self, sources: tuple[str, ...] = (), resize: str = "") -> list[MetricResult]:
@@ -129,8 +134,9 @@ class PairsResult:
             extractor = self.net if metric == "lpips" else metric
             details = {k: s[k] for k in ("median", "ci_low", "ci_high", "n_infinite") if k in s}
             details["n_skipped"] = len(self.skipped)
+            weights = self.weights_label if metric in LEARNED_METRICS else "none"  # pixel metrics have none
             out.append(MetricResult(name, s["mean"], s["n"], None, s["std"], sources, extractor, resize,
-                                    self.weights_label, details))
+                                    weights, details))
         return out
 
     def record(self, db, tag: str = "", checkpoint: str = "") -> list[int]:
