@@ -29,8 +29,8 @@ def _busy_seconds() -> float | None:
 
 
 def _own_seconds() -> float:
-    times = os.times()  # every thread of this process
-    return times.user + times.system
+    times = os.times()  # every thread of this process, and the child processes it has waited for
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _others_since(window: dict[str, float]) -> float:
