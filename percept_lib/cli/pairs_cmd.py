@@ -55,7 +55,7 @@ def _check_outputs(args) -> None:
         check_history(args.db)
 
 
-def _summary_lines(result) -> list[str]:
+def _summary_lines(result, results: list[dict]) -> list[str]:
     from ..pipeline.pairs_result import cell
 
     lines = [f"{result.n} pairs scored, {len(result.skipped)} skipped (image unusable); "
@@ -65,7 +65,7 @@ def _summary_lines(result) -> list[str]:
     lines += [f"{metric:<8} {s['n']:>5} {cell(s['mean']):>10} {cell(s['std']):>10} {cell(s['median']):>10}  "
               f"[{cell(s['ci_low'])}, {cell(s['ci_high'])}]" for metric, s in result.summary.items()]
     lines += [f"note: {note}" for note in result.notes]
-    lines += ["signatures:", *(f"  {r.signature}" for r in result.results(result.folders, result.resize_to))]
+    lines += ["signatures:", *(f"  {r['signature']}" for r in results)]
     if result.skipped:
         lines.append(f"skipped {len(result.skipped)} pair(s):")
         lines += [f"  {s['path']}: {s['reason']}" for s in result.skipped[:SHOWN_SKIPS]]
@@ -83,7 +83,7 @@ def run(args) -> int:
                             resize_to=args.resize_to, seed=args.seed, options=run_options(args))
     payload = result.to_dict()
     payload.pop("rows")
-    if not report(payload, result.weights_label, args, _summary_lines(result)):
+    if not report(payload, result.weights_label, args, _summary_lines(result, payload["results"])):
         return 0
     # The overwrite refusal is repeated at the rename: a file written meanwhile by another run is kept.
     if args.csv:

@@ -106,16 +106,14 @@ class _SlicedExtractor(FeatureExtractor):
                 return True
         return True
 
-    def _channels_last_pass(self, x: torch.Tensor) -> bool:
-        return x.device.type == "cpu" and x.shape[0] * x.shape[-2] * x.shape[-1] >= self.channels_last_from_pixels
-
     def features(self, x):
         side = min(x.shape[-2:])
         if side < self.smallest_input():
             raise ValueError(f"images of {x.shape[-2]}×{x.shape[-1]} px are too small for {self.name} up to "
                              f"{self.layers[-1]}: it needs at least {self.smallest_input()}×{self.smallest_input()}; "
                              "upsample them (e.g. torch.nn.functional.interpolate) or compare larger crops")
-        channels_last = self._channels_last_pass(x)
+        pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
+        channels_last = x.device.type == "cpu" and pixels >= self.channels_last_from_pixels
         if channels_last:
             # The taps come out channels-last: the same values with other strides. Elsewhere the input's
             # own layout is kept (on a GPU the caller chooses it, with the model's).

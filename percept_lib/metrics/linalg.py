@@ -6,7 +6,7 @@ values) and never calls a library directly. Two implementations, float64 torch t
 - :class:`SciPyLinearAlgebra` (``backend="numpy"``, the default for CPU tensors): SciPy's BLAS and LAPACK on
   numpy views of the tensors where torch has no such kernel — BLAS ``syrk`` (a product of a matrix with its
   own transpose, half the flops), LAPACK's rank-revealing pivoted Cholesky ``dpstrf`` (a singular covariance
-  of rank r gives a d×r factor) — or where they are faster (products and eigenvalues of small matrices); torch
+  of rank r gives a d×r factor) — or where they are faster (products of numpy data, eigenvalues up to 1280); torch
   (MKL in its wheels) for the rest. Which kernel is faster was measured (benchmarks/fid.py); two libraries'
   thread pools woken one after the other also compete for the cores, so each route stays in one where it can.
 - :class:`TorchLinearAlgebra` (``backend="torch"``, the only one for CUDA tensors): the same operations in torch,
