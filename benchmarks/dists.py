@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/ is the script's directory)
 from _timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     def amp():
         return torch.autocast(device.type, dtype=amp_dtype) if args.autocast else nullcontext()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         os.environ["TORCH_HOME"] = tmp
         os.environ.pop("PERCEPT_WEIGHTS", None)
         checkpoints = Path(tmp) / "hub" / "checkpoints"

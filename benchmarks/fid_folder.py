@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/ is the script's directory)
 
 CHECKPOINT = "pt_inception-2015-12-05-6726825d.pth"
 
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="alternating timed runs per side, best kept")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         tmp = Path(tmp)
         os.environ["TORCH_HOME"] = str(tmp / "torch")
         os.environ["PERCEPT_CACHE"] = str(tmp / "cache")

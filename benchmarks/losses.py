@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/ is the script's directory)
 from _timing import compare, load_line, set_threads  # noqa: E402  (benchmarks/ is the script's directory)
 
 CHECKPOINTS = {  # torchvision's published file names, which torchvision, lpips and percept_lib all read
@@ -106,7 +106,7 @@ def main() -> None:
         return times["reference"], times["ours"]
 
     warnings.filterwarnings("ignore", category=UserWarning)
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         os.environ["TORCH_HOME"] = tmp
         os.environ.pop("PERCEPT_WEIGHTS", None)
         write_checkpoints(Path(tmp) / "hub" / "checkpoints")

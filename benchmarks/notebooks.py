@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/ is the script's directory)
 
 from percept_lib.teaching.editions import execute, notebooks  # noqa: E402
 
@@ -26,7 +26,7 @@ def main() -> None:
     os.environ["PERCEPT_WEIGHTS"] = "pretrained" if args.pretrained else "random"
     modes = [True, False] if args.full else [True]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         for path in notebooks():
             times = [execute(path, Path(tmp) / f"{fast}_{path.name}", {"fast": fast}) for fast in modes]
             rows.append((path.name, *times))

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def load_rgb(path: Path):
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs per side, best kept")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         tmp = Path(tmp)
         os.environ["TORCH_HOME"] = str(tmp / "torch")
         ckpt = tmp / "torch" / "hub" / "checkpoints"
