@@ -42,6 +42,7 @@ class Artifact:
     hf_filename: str = ""
     package: str = ""
     sha256_prefix: str = ""       # the published hash or its prefix (torchvision's file names carry 8 hex digits)
+    loaded_with: tuple[str, ...] = ()  # the artifacts a model loads together with this one (its backbone)
 
     @property
     def fetchable(self) -> bool:
@@ -71,13 +72,16 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in [
                  "pt_inception-2015-12-05-6726825d.pth",
              sha256_prefix="6726825d"),
     Artifact("lpips-alex", "LPIPS v0.1 linear layers for AlexNet (ships with the lpips package)",
-             "weights/v0.1/alex.pth", "package", package="lpips"),
+             "weights/v0.1/alex.pth", "package", package="lpips",
+             loaded_with=("alexnet",)),
     Artifact("lpips-vgg", "LPIPS v0.1 linear layers for VGG16 (ships with the lpips package)",
-             "weights/v0.1/vgg.pth", "package", package="lpips"),
+             "weights/v0.1/vgg.pth", "package", package="lpips",
+             loaded_with=("vgg16",)),
     Artifact("lpips-squeeze", "LPIPS v0.1 linear layers for SqueezeNet (ships with the lpips package)",
-             "weights/v0.1/squeeze.pth", "package", package="lpips"),
+             "weights/v0.1/squeeze.pth", "package", package="lpips",
+             loaded_with=("squeezenet1_1",)),
     Artifact("dists", "DISTS alpha/beta (ships with the DISTS_pytorch package)",
-             "weights.pt", "package", package="DISTS_pytorch"),
+             "weights.pt", "package", package="DISTS_pytorch", loaded_with=("vgg16",)),
     Artifact("clip-vit-b-32", "CLIP ViT-B/32, OpenAI weights, via open_clip (QuickGELU)",
              "open_clip_vit_b_32_openai.safetensors", "hf",
              hf_repo="timm/vit_base_patch32_clip_224.openai", hf_filename="open_clip_model.safetensors"),
@@ -180,6 +184,14 @@ def cached_path(name: str) -> Path | None:
     if artifact.source == "hf":
         return _hf_cached(artifact)
     return None
+
+
+def model_files(name: str) -> tuple[str, ...]:
+    """The artifacts a model named ``name`` loads, backbone first (LPIPS: the backbone and its linear layers;
+    DISTS: VGG16 and α/β); ``()`` when ``name`` is no artifact."""
+    if name not in ARTIFACTS:
+        return ()
+    return (*ARTIFACTS[name].loaded_with, name)
 
 
 def get_artifact(name: str) -> Artifact:

@@ -176,6 +176,38 @@ def test_cli_json_csv_db_and_no_silent_overwrite(folders, tmp_path, capsys, rand
     assert "signatures agree" in capsys.readouterr().out
 
 
+def test_learned_metrics_sign_every_weights_file_they_load(folders, torch_home):
+    """LPIPS loads a backbone and its linear layers, DISTS VGG16 and α/β: the signature's ``w`` names each
+    file's short sha256, so a result computed with another backbone file does not pass as comparable."""
+    import hashlib
+
+    from percept_lib import weights as W
+
+    def short(name):
+        return hashlib.sha256(W.cached_path(name).read_bytes()).hexdigest()[:8]
+
+    torch_home.make("alexnet", "vgg16")
+    test, ref = folders
+    result = evaluate_pairs(test, ref, metrics=("lpips", "dists", "psnr"), progress=False)
+    signed = {r.metric: r.signature for r in result.results()}
+    assert f"|enc:lpips-alex|w:{short('alexnet')}.{short('lpips-alex')}|" in signed["pairs/lpips-alex"]
+    assert f"|enc:dists|w:{short('vgg16')}.{short('dists')}|" in signed["pairs/dists"]
+    assert "|w:none|" in signed["pairs/psnr"]
+
+    # Another AlexNet file under the same name: the LPIPS signature changes with it.
+    path = W.cached_path("alexnet")
+    original = path.read_bytes()
+    try:
+        state = torch.load(path, weights_only=True)
+        state["features.0.bias"] = state["features.0.bias"] + 1
+        torch.save(state, path)
+        again = {r.metric: r.signature for r in result.results()}
+        assert again["pairs/lpips-alex"] != signed["pairs/lpips-alex"]
+        assert again["pairs/dists"] == signed["pairs/dists"]
+    finally:
+        path.write_bytes(original)
+
+
 def test_ms_ssim_is_a_pair_metric_when_named(tmp_path, capsys):
     from percept_lib.losses.ms_ssim import ms_ssim
 

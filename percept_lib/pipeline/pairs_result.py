@@ -131,7 +131,7 @@ class PairsResult:
         out = []
         for metric, s in self.summary.items():
             name = f"pairs/lpips-{self.net}" if metric == "lpips" else f"pairs/{metric}"
-            extractor = self.net if metric == "lpips" else metric
+            extractor = f"lpips-{self.net}" if metric == "lpips" else metric  # the name of its weights artifact
             details = {k: s[k] for k in ("median", "ci_low", "ci_high", "n_infinite") if k in s}
             details["n_skipped"] = len(self.skipped)
             weights = self.weights_label if metric in LEARNED_METRICS else "none"  # pixel metrics have none

@@ -7,8 +7,9 @@ The fields, always in this order:
 - the metric (``fid``, ``kid``, ``precision``, ``is``, ``cmmd``, ``pairs/lpips-alex``, …);
 - ``enc``: the encoder and its layer (``-`` for a metric on pixels);
 - ``w``: the weights: the first 8 hex digits of the weights file's sha256 (for pytorch-fid's Inception the
-  ``6726825d`` in its file name), ``random`` under ``PERCEPT_WEIGHTS=random``, ``unknown`` for a statistics
-  file that does not say, ``pretrained`` where no file of ours identifies them (weights inside a package);
+  ``6726825d`` in its file name), one per file joined by ``.`` for a model built from several (LPIPS: backbone
+  then linear layers; DISTS: VGG16 then α/β), ``random`` under ``PERCEPT_WEIGHTS=random``, ``unknown`` for a
+  statistics file that does not say, ``pretrained`` where no file on disk identifies them;
 - ``resize``: the resize mode (``clean``, ``pytorch-fid``; ``-`` for encoders with their own fixed input);
 - ``n``: N of each side, ``n/n_reference`` in the result's order (one number for a one-set metric);
 - the metric's own parameters, only where it has some: ``k`` (precision, recall, density, coverage), ``splits``
@@ -128,10 +129,20 @@ def _sides(values: Sequence[str]) -> str:
     return values[0] if len(set(values)) == 1 else SIDES.join(values)
 
 
+def _files_code(encoder: str) -> str:
+    """The short sha256 of each file the encoder loads, joined by ``.``; ``pretrained`` when one is missing."""
+    from .provenance import weights_sha256
+
+    digests = [weights_sha256(name) for name in W.model_files(encoder)]
+    if not digests or not all(digests):
+        return "pretrained"
+    return ".".join(digest[:SHORT_HASH] for digest in digests)
+
+
 def weights_code(extractor_label: str, weights_label: str) -> str:
-    """``w``: per side of an ``"a | b"`` label, the weights file's short sha256, ``random``, ``unknown`` or
-    ``pretrained`` (no registered file, e.g. weights shipped inside a package)."""
-    from .provenance import UNKNOWN, weights_sha256
+    """``w``: per side of an ``"a | b"`` label, the weights files' short sha256 (see the module docstring),
+    ``random``, ``unknown`` or ``pretrained`` (no registered file on disk)."""
+    from .provenance import UNKNOWN
 
     labels = [part.strip() for part in (weights_label or "").split(" | ")]
     encoders = [part.strip() for part in (extractor_label or "").split(" | ")]
@@ -143,8 +154,7 @@ def weights_code(extractor_label: str, weights_label: str) -> str:
         elif label == UNKNOWN or encoder == UNKNOWN:
             codes.append(UNKNOWN)
         elif label == W.label(True):
-            digest = weights_sha256(encoder) if encoder else ""
-            codes.append(digest[:SHORT_HASH] if digest else "pretrained")
+            codes.append(_files_code(encoder))
         else:
             codes.append(clean(label))
     return _sides(codes)
