@@ -84,6 +84,29 @@ def test_a_statistics_file_without_provenance_shows_both_sides(inception, sets, 
     assert signature.get("n") == "-/7"  # the file does not say its N
 
 
+def test_a_statistics_file_signs_the_weights_it_was_made_with(inception, sets, tmp_path, capsys):
+    """Statistics made elsewhere, with another Inception file: ``w`` is the hash the file recorded, not the
+    hash of the file on this machine — forced against a folder it shows both."""
+    code, _, _ = run_cli(capsys, "stats", sets["real"], "-o", tmp_path / "here.npz", "--dims", "64",
+                         "--no-progress")
+    assert code == 0
+    with np.load(tmp_path / "here.npz") as f:
+        stored = {key: f[key] for key in f.files}
+    elsewhere = "ab" * 32  # the sha256 of an Inception file this machine does not have
+    for name in ("a.npz", "b.npz"):
+        np.savez(tmp_path / name, **{**stored, "weights_sha256": np.array(elsewhere)})
+
+    code, out, _ = run_cli(capsys, "fid", tmp_path / "a.npz", tmp_path / "b.npz", "--json", "--no-progress")
+    assert code == 0 and Signature.parse(json.loads(out)["signature"]).get("w") == elsewhere[:8]
+
+    code, _, err = run_cli(capsys, "fid", tmp_path / "a.npz", sets["model_a"], "--dims", "64", "--no-progress")
+    assert code == 2 and "weights sha256" in err
+    code, out, _ = run_cli(capsys, "fid", tmp_path / "a.npz", sets["model_a"], "--dims", "64", "--force-mix",
+                           "--json", "--no-progress")
+    assert code == 0
+    assert Signature.parse(json.loads(out)["signature"]).get("w") == f"{elsewhere[:8]}+{checkpoint_sha(inception)}"
+
+
 def test_signatures_parse_and_write_back():
     text = "precision|enc:dinov2-vitl14/cls|w:random|resize:-|n:100/90|k:3|seed:-|v:0.1.0"
     signature = Signature.parse(text)

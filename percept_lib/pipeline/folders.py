@@ -87,9 +87,9 @@ def fid_folders(path_a, path_b, feature=None, resize=None, *, extractor="incepti
             moments.append((*stats.compute(), stats.count))
     (mu_a, sigma_a, n_a), (mu_b, sigma_b, n_b) = moments
     value = frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
-    extractor_label, resize_label, weights = joint_labels(*sides)
+    extractor_label, resize_label, weights, sha256 = joint_labels(*sides)
     return MetricResult("fid", value, n_a, n_b, None, (str(path_a), str(path_b)), extractor_label, resize_label,
-                        weights, {"amp": True} if options.amp and folders else {})
+                        weights, {"amp": True} if options.amp and folders else {}, weights_sha256=sha256)
 
 
 def kid_folders(dir_a, dir_b, feature=None, resize=None, *, extractor="inception-fid", num_subsets: int = 100,

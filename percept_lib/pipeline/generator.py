@@ -249,10 +249,11 @@ def fid_generator(generator: Callable, reference, n: int, *, seed: int = 0,
     generated = generator_stats(generator, n, spec, options, seed=seed, latent_shape=latent_shape)
     mu_g, sigma_g = generated.compute()
     value = frechet_distance(mu_r, sigma_r, mu_g, sigma_g)
-    extractor_label, resize_label, weights = joint_labels(reference_side, Side(name, False, generated.provenance))
+    extractor_label, resize_label, weights, sha256 = joint_labels(reference_side,
+                                                                  Side(name, False, generated.provenance))
     details = {"seed": seed, **({"amp": True} if options.amp else {})}
     return MetricResult("fid", value, n_r, generated.count, None, (str(reference), name), extractor_label,
-                        resize_label, weights, details)
+                        resize_label, weights, details, weights_sha256=sha256)
 
 
 __all__ = ["GeneratorFeatures", "fid_generator", "generated_batches", "generator_features", "generator_stats", "image_seeds",

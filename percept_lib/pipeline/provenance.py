@@ -106,9 +106,12 @@ def check_same_features(a: Side, b: Side, force: bool = False) -> None:
                      f"across them mixes two feature spaces: {how}, or pass --force-mix to compare them anyway")
 
 
-def joint_labels(a: Side, b: Side) -> tuple[str, str, str]:
-    """(extractor/layer, resize, weights) labels of a comparison: a value where both sides agree, else
-    ``"A-value | B-value"`` in the order of the sides ("unknown" for a side without provenance)."""
+def joint_labels(a: Side, b: Side) -> tuple[str, str, str, str]:
+    """(extractor/layer, resize, weights, weights sha256) labels of a comparison: a value where both sides
+    agree, else ``"A-value | B-value"`` in the order of the sides ("unknown" for a side without provenance).
+
+    The sha256 is what each side recorded: a statistics file's is that of the file it was made with, which
+    need not be the one on this machine (``--force-mix``, or statistics made elsewhere)."""
 
     def label(side: Side, key: str) -> str:
         if side.provenance is None:
@@ -121,7 +124,7 @@ def joint_labels(a: Side, b: Side) -> tuple[str, str, str]:
         la, lb = label(a, key), label(b, key)
         return la if la == lb else f"{la} | {lb}"
 
-    return joint("extractor"), joint("resize"), joint("weights")
+    return joint("extractor"), joint("resize"), joint("weights"), joint("weights_sha256")
 
 
 __all__ = ["Side", "UNKNOWN", "check_same_features", "joint_labels", "run_provenance", "weights_sha256"]

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 class MetricResult:
     """One metric value: N of each side, extractor/layer, resize, weights, and metric-specific ``details``.
 
-    ``signature`` (:mod:`.signature`) is filled in from the other fields when not given: the weights file's
-    hash is looked up now, in the process that computed the value; ``details["seed"]`` is its seed.
+    ``signature`` (:mod:`.signature`) is filled in from the other fields when not given: the weights files'
+    hashes are ``weights_sha256`` where the sides recorded theirs (statistics files), else looked up now, in
+    the process that computed the value; ``details["seed"]`` is its seed.
     """
 
     metric: str
@@ -28,6 +29,7 @@ class MetricResult:
     resize: str = ""
     weights: str = "pretrained"
     details: dict = field(default_factory=dict)
+    weights_sha256: str = ""  # per side, as ``weights``; empty where no side recorded one
     signature: str = ""
 
     def __post_init__(self):

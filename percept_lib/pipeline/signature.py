@@ -139,22 +139,28 @@ def _files_code(encoder: str) -> str:
     return ".".join(digest[:SHORT_HASH] for digest in digests)
 
 
-def weights_code(extractor_label: str, weights_label: str) -> str:
+def _per_side(label: str) -> list[str]:
+    return [part.strip() for part in (label or "").split(" | ")]
+
+
+def weights_code(extractor_label: str, weights_label: str, recorded_sha256: str = "") -> str:
     """``w``: per side of an ``"a | b"`` label, the weights files' short sha256 (see the module docstring),
-    ``random``, ``unknown`` or ``pretrained`` (no registered file on disk)."""
+    ``random``, ``unknown`` or ``pretrained`` (no registered file on disk). ``recorded_sha256``: the hash
+    each side recorded (a statistics file's), used before the file on disk now."""
     from .provenance import UNKNOWN
 
-    labels = [part.strip() for part in (weights_label or "").split(" | ")]
-    encoders = [part.strip() for part in (extractor_label or "").split(" | ")]
+    labels, encoders, recorded = _per_side(weights_label), _per_side(extractor_label), _per_side(recorded_sha256)
     codes = []
-    for i, label in enumerate(labels):
+    for i in range(max(len(labels), len(recorded))):  # sides may agree on the label yet differ in the file
+        label = labels[min(i, len(labels) - 1)]
         encoder = encoders[min(i, len(encoders) - 1)].split("/")[0]
+        sha = recorded[min(i, len(recorded) - 1)]
         if label == W.RANDOM_LABEL:
             codes.append("random")
         elif label == UNKNOWN or encoder == UNKNOWN:
             codes.append(UNKNOWN)
         elif label == W.label(True):
-            codes.append(_files_code(encoder))
+            codes.append(sha[:SHORT_HASH] if sha and sha != UNKNOWN else _files_code(encoder))
         else:
             codes.append(clean(label))
     return _sides(codes)
@@ -186,8 +192,9 @@ def signature_of(result) -> Signature:
     params = [(key, write(details)) for key, write in _PARAMS.get(name, ()) if _has(details, write)]
     if details.get("amp"):
         params.append(("amp", "fp16"))
-    return build(result.metric, result.extractor, weights_code(result.extractor, result.weights), result.resize,
-                 result.n, result.n_reference, params, details.get("seed"))
+    weights = weights_code(result.extractor, result.weights, result.weights_sha256)
+    return build(result.metric, result.extractor, weights, result.resize, result.n, result.n_reference, params,
+                 details.get("seed"))
 
 
 def _has(details: dict, write) -> bool:
