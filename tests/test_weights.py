@@ -88,6 +88,19 @@ def test_package_artifacts_are_found():
     assert W.resolve("dists").name == "weights.pt"
 
 
+@pytest.mark.parametrize("model", ["lpips-alex", "lpips-vgg", "lpips-squeeze", "dists"])
+def test_model_files_are_the_files_the_model_loads(model, torch_home, monkeypatch):
+    """The signature hashes ``model_files``: it must name exactly what building the model reads."""
+    from percept_lib.losses.dists import DISTS
+    from percept_lib.losses.lpips import LPIPS
+
+    torch_home.make(*(name for name in W.model_files(model) if W.get_artifact(name).source != "package"))
+    read, resolve = [], W.resolve
+    monkeypatch.setattr(W, "resolve", lambda name, *a, **k: read.append(name) or resolve(name, *a, **k))
+    LPIPS(net=model.removeprefix("lpips-")) if model.startswith("lpips-") else DISTS()
+    assert sorted(set(read)) == sorted(W.model_files(model))
+
+
 def test_verify_detects_hash_mismatch(empty_torch_home):
     path = W.expected_path("vgg16")
     path.parent.mkdir(parents=True)
