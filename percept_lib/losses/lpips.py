@@ -16,7 +16,8 @@ file whose keys do not match leaves random lin weights behind without a word. Ou
 
 Speed (measured on a CPU, see ``benchmarks/losses.py``): both images share one backbone pass while it stays
 small enough for the CPU's caches (``batched_features``), the backbone runs channels-last where that is
-faster (with channels-last copies of its frozen weights, made once) and with in-place ReLUs, the unit normalization and the difference take two passes over each tap
+faster (with channels-last copies of its frozen weights, made once) and with in-place ReLUs, the unit
+normalization and the difference take two passes over each tap
 (:func:`~percept_lib.losses.perceptual.normalized_difference`), and a call that needs no gradient runs
 under ``torch.inference_mode``, overwriting its own taps instead of allocating new maps.
 """

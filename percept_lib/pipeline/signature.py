@@ -160,7 +160,7 @@ def weights_code(extractor_label: str, weights_label: str, recorded_sha256: str 
         elif label == UNKNOWN or encoder == UNKNOWN:
             codes.append(UNKNOWN)
         elif label == W.label(True):
-            codes.append(sha[:SHORT_HASH] if sha and sha != UNKNOWN else _files_code(encoder))
+            codes.append(sha[:SHORT_HASH] if sha else _files_code(encoder))
         else:
             codes.append(clean(label))
     return _sides(codes)
